@@ -1,14 +1,22 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! netfn's packet core: frames and packets, batches, the NF programming
+//! model (operators), per-core state, timers and the run-to-completion
+//! runtime.
+//!
+//! This crate is sans-IO: no sockets, threads or clocks of its own. Time,
+//! randomness and new frames reach NFs through [`Ctx`]; ports are a trait.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod batch;
+pub mod config;
+pub mod ctx;
+pub mod nf;
+pub mod pool;
+pub mod port;
+pub mod runtime;
+pub mod stats;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use batch::{Batch, DropReason, Verdict};
+pub use ctx::{Clock, Ctx, ManualClock, MonotonicClock};
+pub use nf::Nf;
+pub use pool::{Packet, Pool, PoolConfig};
+pub use port::{Port, PortCtx, RecvStatus};
+pub use runtime::{Graph, NodeId, RunLimits, Runtime, RuntimeConfig, StopReason};
