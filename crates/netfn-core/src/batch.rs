@@ -116,7 +116,11 @@ impl Batch {
     /// 1..=[`MAX_BATCH`]). Allocates once, here.
     pub fn with_capacity(capacity: usize) -> Batch {
         let capacity = capacity.clamp(1, MAX_BATCH);
-        Batch { packets: Vec::with_capacity(capacity), verdicts: Vec::with_capacity(capacity), capacity }
+        Batch {
+            packets: Vec::with_capacity(capacity),
+            verdicts: Vec::with_capacity(capacity),
+            capacity,
+        }
     }
 
     #[inline]
@@ -170,7 +174,10 @@ impl Batch {
 
     /// Removes the packet at `index`, moving the last one into its place.
     pub fn swap_remove(&mut self, index: usize) -> (Packet, Verdict) {
-        (self.packets.swap_remove(index), self.verdicts.swap_remove(index))
+        (
+            self.packets.swap_remove(index),
+            self.verdicts.swap_remove(index),
+        )
     }
 
     #[inline]
@@ -241,7 +248,10 @@ impl Batch {
 
 impl fmt::Debug for Batch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Batch").field("len", &self.len()).field("capacity", &self.capacity).finish()
+        f.debug_struct("Batch")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity)
+            .finish()
     }
 }
 
@@ -264,7 +274,11 @@ mod tests {
 
     #[test]
     fn push_respects_capacity_without_realloc() {
-        let pool = Pool::new(PoolConfig { frames: 8, ..Default::default() }).unwrap();
+        let pool = Pool::new(PoolConfig {
+            frames: 8,
+            ..Default::default()
+        })
+        .unwrap();
         let mut b = Batch::with_capacity(4);
         let ptr = b.packets().as_ptr();
         for _ in 0..4 {
@@ -287,7 +301,11 @@ mod tests {
 
     #[test]
     fn append_moves_what_fits() {
-        let pool = Pool::new(PoolConfig { frames: 8, ..Default::default() }).unwrap();
+        let pool = Pool::new(PoolConfig {
+            frames: 8,
+            ..Default::default()
+        })
+        .unwrap();
         let mut a = Batch::with_capacity(3);
         let mut b = Batch::with_capacity(8);
         for i in 0..5u8 {

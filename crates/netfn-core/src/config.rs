@@ -69,8 +69,14 @@ impl fmt::Display for Value {
 
 fn fmt_duration(d: Duration, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let ns = d.as_nanos();
-    for (unit, scale) in [("h", 3_600_000_000_000u128), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)] {
-        if ns != 0 && ns % scale == 0 {
+    for (unit, scale) in [
+        ("h", 3_600_000_000_000u128),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+    ] {
+        if ns != 0 && ns.is_multiple_of(scale) {
             return write!(f, "{}{unit}", ns / scale);
         }
     }
@@ -82,7 +88,10 @@ fn fmt_duration(d: Duration, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 pub enum ParamType {
     Bool,
     /// An integer within `min..=max`.
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     Str,
     /// A file path, resolved relative to the graph file that names it.
     Path,
@@ -128,7 +137,12 @@ pub struct ParamSpec {
 
 impl ParamSpec {
     pub const fn required(name: &'static str, ty: ParamType, doc: &'static str) -> Self {
-        ParamSpec { name, ty, default: None, doc }
+        ParamSpec {
+            name,
+            ty,
+            default: None,
+            doc,
+        }
     }
     pub const fn optional(
         name: &'static str,
@@ -136,7 +150,12 @@ impl ParamSpec {
         default: &'static str,
         doc: &'static str,
     ) -> Self {
-        ParamSpec { name, ty, default: Some(default), doc }
+        ParamSpec {
+            name,
+            ty,
+            default: Some(default),
+            doc,
+        }
     }
 }
 
@@ -148,7 +167,10 @@ pub enum Arity {
     Between(u16, u16),
     /// The number of ports is the value of an integer parameter (plus `extra`),
     /// e.g. a `split(n = 4)` has 4 outputs.
-    FromParam { param: &'static str, extra: u16 },
+    FromParam {
+        param: &'static str,
+        extra: u16,
+    },
 }
 
 impl Arity {
@@ -158,7 +180,10 @@ impl Arity {
             Arity::Exactly(n) => (n, n),
             Arity::Between(lo, hi) => (lo, hi),
             Arity::FromParam { param, extra } => {
-                let n = params.int(param).unwrap_or(0).clamp(0, i64::from(u16::MAX - extra)) as u16;
+                let n = params
+                    .int(param)
+                    .unwrap_or(0)
+                    .clamp(0, i64::from(u16::MAX - extra)) as u16;
                 (n + extra, n + extra)
             }
         }
@@ -292,10 +317,12 @@ impl Params {
         expected: &'static str,
         pick: impl FnOnce(&'a Value) -> Option<T>,
     ) -> Result<T, ConfigError> {
-        let value = self
-            .get(name)
-            .ok_or_else(|| ConfigError::param(name, format!("missing parameter (expected {expected})")))?;
-        pick(value).ok_or_else(|| ConfigError::param(name, format!("expected {expected}, found `{value}`")))
+        let value = self.get(name).ok_or_else(|| {
+            ConfigError::param(name, format!("missing parameter (expected {expected})"))
+        })?;
+        pick(value).ok_or_else(|| {
+            ConfigError::param(name, format!("expected {expected}, found `{value}`"))
+        })
     }
 
     pub fn bool(&self, name: &str) -> Result<bool, ConfigError> {
@@ -369,10 +396,16 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(message: impl Into<String>) -> Self {
-        ConfigError { param: None, message: message.into() }
+        ConfigError {
+            param: None,
+            message: message.into(),
+        }
     }
     pub fn param(param: &str, message: impl Into<String>) -> Self {
-        ConfigError { param: Some(param.to_string()), message: message.into() }
+        ConfigError {
+            param: Some(param.to_string()),
+            message: message.into(),
+        }
     }
 }
 

@@ -24,7 +24,9 @@ pub struct MonotonicClock {
 
 impl MonotonicClock {
     pub fn new() -> Self {
-        MonotonicClock { start: Instant::now() }
+        MonotonicClock {
+            start: Instant::now(),
+        }
     }
 }
 
@@ -71,7 +73,11 @@ pub struct EmitBuffer {
 
 impl EmitBuffer {
     pub fn with_capacity(capacity: usize) -> Self {
-        EmitBuffer { packets: Vec::with_capacity(capacity), capacity, overflow: 0 }
+        EmitBuffer {
+            packets: Vec::with_capacity(capacity),
+            capacity,
+            overflow: 0,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -113,7 +119,14 @@ impl<'a> Ctx<'a> {
         emit: &'a mut EmitBuffer,
         timers: &'a mut TimerRequests,
     ) -> Self {
-        Ctx { now, rng, pool, emit, timers, node: 0 }
+        Ctx {
+            now,
+            rng,
+            pool,
+            emit,
+            timers,
+            node: 0,
+        }
     }
 
     /// Current time in nanoseconds of the runtime clock (monotonic; read once
@@ -158,6 +171,8 @@ impl<'a> Ctx<'a> {
     /// Asks for `on_timer` to be called every `period`, first one period from now.
     pub fn schedule_every(&mut self, period: Duration) {
         let period = (period.as_nanos() as u64).max(1);
-        self.timers.requests.push((self.node, self.now + period, period));
+        self.timers
+            .requests
+            .push((self.node, self.now + period, period));
     }
 }

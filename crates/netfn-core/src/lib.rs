@@ -20,3 +20,8 @@ pub use nf::Nf;
 pub use pool::{Packet, Pool, PoolConfig};
 pub use port::{Port, PortCtx, RecvStatus};
 pub use runtime::{Graph, NodeId, RunLimits, Runtime, RuntimeConfig, StopReason};
+pub mod flowtable;
+pub mod shared;
+pub use flowtable::FlowTable;
+pub use shared::{Shared, SharedReader};
+pub mod testing;

@@ -53,7 +53,8 @@ struct HeapRegion {
 
 impl HeapRegion {
     fn new(len: usize) -> HeapRegion {
-        let layout = Layout::from_size_align(len.max(4096), 4096).expect("pool region size overflows");
+        let layout =
+            Layout::from_size_align(len.max(4096), 4096).expect("pool region size overflows");
         // SAFETY: layout has non-zero size.
         let ptr = unsafe { alloc_zeroed(layout) };
         let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
@@ -92,7 +93,11 @@ pub struct PoolConfig {
 
 impl Default for PoolConfig {
     fn default() -> Self {
-        PoolConfig { frames: 8192, frame_size: DEFAULT_FRAME_SIZE, headroom: DEFAULT_HEADROOM }
+        PoolConfig {
+            frames: 8192,
+            frame_size: DEFAULT_FRAME_SIZE,
+            headroom: DEFAULT_HEADROOM,
+        }
     }
 }
 
@@ -105,8 +110,14 @@ pub enum PoolError {
     Headroom { headroom: usize, frame_size: usize },
     #[error("pool needs at least one frame")]
     NoFrames,
-    #[error("region of {len} bytes is too small for {frames} frames of {frame_size} bytes (or misaligned)")]
-    Region { len: usize, frames: u32, frame_size: usize },
+    #[error(
+        "region of {len} bytes is too small for {frames} frames of {frame_size} bytes (or misaligned)"
+    )]
+    Region {
+        len: usize,
+        frames: u32,
+        frame_size: usize,
+    },
 }
 
 /// Per-packet metadata, stored at the start of each frame.
@@ -178,7 +189,10 @@ impl Pool {
             return Err(PoolError::FrameSize(config.frame_size));
         }
         if config.headroom + META_SIZE + 64 > config.frame_size {
-            return Err(PoolError::Headroom { headroom: config.headroom, frame_size: config.frame_size });
+            return Err(PoolError::Headroom {
+                headroom: config.headroom,
+                frame_size: config.frame_size,
+            });
         }
         if config.frames == 0 {
             return Err(PoolError::NoFrames);
@@ -187,12 +201,20 @@ impl Pool {
     }
 
     /// A pool over memory supplied by the caller (AF_XDP UMEM, shared memory).
-    pub fn with_region(config: PoolConfig, region: Box<dyn FrameRegion>) -> Result<Pool, PoolError> {
+    pub fn with_region(
+        config: PoolConfig,
+        region: Box<dyn FrameRegion>,
+    ) -> Result<Pool, PoolError> {
         Self::validate(&config)?;
         let need = config.frames as usize * config.frame_size;
-        let base = NonNull::new(region.as_ptr()).filter(|p| p.as_ptr() as usize % 64 == 0);
+        let base =
+            NonNull::new(region.as_ptr()).filter(|p| (p.as_ptr() as usize).is_multiple_of(64));
         let Some(base) = base.filter(|_| region.len() >= need) else {
-            return Err(PoolError::Region { len: region.len(), frames: config.frames, frame_size: config.frame_size });
+            return Err(PoolError::Region {
+                len: region.len(),
+                frames: config.frames,
+                frame_size: config.frame_size,
+            });
         };
         // Hand out low indexes first (pop from the end).
         let free: Vec<u32> = (0..config.frames).rev().collect();
@@ -205,7 +227,10 @@ impl Pool {
             free: UnsafeCell::new(free),
             refs: Cell::new(1),
         });
-        Ok(Pool { inner: NonNull::from(Box::leak(inner)), _not_send: PhantomData })
+        Ok(Pool {
+            inner: NonNull::from(Box::leak(inner)),
+            _not_send: PhantomData,
+        })
     }
 
     #[inline]
@@ -240,7 +265,10 @@ impl Pool {
                 user: 0,
             });
         }
-        Some(Packet { frame, _not_send: PhantomData })
+        Some(Packet {
+            frame,
+            _not_send: PhantomData,
+        })
     }
 
     /// Takes a frame and copies `data` into it.
@@ -277,7 +305,10 @@ impl Pool {
     /// UMEM or mapping it in another process.
     pub fn region(&self) -> (*mut u8, usize) {
         let inner = self.inner();
-        (inner.base.as_ptr(), inner.frames as usize * inner.frame_size)
+        (
+            inner.base.as_ptr(),
+            inner.frames as usize * inner.frame_size,
+        )
     }
 
     /// Offset of a packet's first data byte from the region start (an AF_XDP
@@ -293,7 +324,10 @@ impl Clone for Pool {
     fn clone(&self) -> Self {
         let inner = self.inner();
         inner.refs.set(inner.refs.get() + 1);
-        Pool { inner: self.inner, _not_send: PhantomData }
+        Pool {
+            inner: self.inner,
+            _not_send: PhantomData,
+        }
     }
 }
 
@@ -413,7 +447,10 @@ impl Packet {
     /// and returns the new bytes (contents unspecified).
     pub fn push_front(&mut self, n: usize) -> Result<&mut [u8], NoRoom> {
         if n > self.headroom() {
-            return Err(NoRoom { needed: n, available: self.headroom() });
+            return Err(NoRoom {
+                needed: n,
+                available: self.headroom(),
+            });
         }
         let m = self.meta_mut();
         m.head -= n as u32;
@@ -424,7 +461,10 @@ impl Packet {
     /// Removes `n` bytes from the front (strip an outer header).
     pub fn pull_front(&mut self, n: usize) -> Result<(), NoRoom> {
         if n > self.len() {
-            return Err(NoRoom { needed: n, available: self.len() });
+            return Err(NoRoom {
+                needed: n,
+                available: self.len(),
+            });
         }
         let m = self.meta_mut();
         m.head += n as u32;
@@ -436,7 +476,10 @@ impl Packet {
     /// only if the frame never held data there; treat as unspecified).
     pub fn extend_back(&mut self, n: usize) -> Result<&mut [u8], NoRoom> {
         if n > self.tailroom() {
-            return Err(NoRoom { needed: n, available: self.tailroom() });
+            return Err(NoRoom {
+                needed: n,
+                available: self.tailroom(),
+            });
         }
         let old = self.len();
         self.meta_mut().len += n as u32;
@@ -465,7 +508,10 @@ impl Packet {
         let headroom = self.pool_inner().headroom;
         let cap = self.pool_inner().data_capacity() - headroom;
         if data.len() > cap {
-            return Err(NoRoom { needed: data.len(), available: cap });
+            return Err(NoRoom {
+                needed: data.len(),
+                available: cap,
+            });
         }
         let m = self.meta_mut();
         m.head = headroom as u32;
@@ -477,7 +523,10 @@ impl Packet {
     /// An independent copy (data and metadata) in a new frame of the same
     /// pool, for mirrors and tees. `None` if the pool is exhausted.
     pub fn copy(&self) -> Option<Packet> {
-        let pool = Pool { inner: self.meta().pool, _not_send: PhantomData };
+        let pool = Pool {
+            inner: self.meta().pool,
+            _not_send: PhantomData,
+        };
         let pool = std::mem::ManuallyDrop::new(pool); // borrow, don't release
         let mut copy = pool.alloc()?;
         let (head, len) = (self.meta().head, self.meta().len);
@@ -582,7 +631,11 @@ mod tests {
     use super::*;
 
     fn small() -> Pool {
-        Pool::new(PoolConfig { frames: 4, ..PoolConfig::default() }).unwrap()
+        Pool::new(PoolConfig {
+            frames: 4,
+            ..PoolConfig::default()
+        })
+        .unwrap()
     }
 
     #[test]
@@ -636,7 +689,10 @@ mod tests {
         assert_eq!(p.len(), 2 + tail);
         p.truncate(1);
         assert_eq!(p.data(), &[2]);
-        assert_eq!(pool.max_packet_len(), DEFAULT_FRAME_SIZE - META_SIZE - DEFAULT_HEADROOM);
+        assert_eq!(
+            pool.max_packet_len(),
+            DEFAULT_FRAME_SIZE - META_SIZE - DEFAULT_HEADROOM
+        );
     }
 
     #[test]
@@ -649,7 +705,10 @@ mod tests {
         let mut c = p.copy().unwrap();
         c.data_mut()[0] = 100;
         assert_eq!(p.data(), &[1, 2, 3]);
-        assert_eq!((c.input_port(), c.flow_hash(), c.user_meta()), (7, Some(0xdead), 42));
+        assert_eq!(
+            (c.input_port(), c.flow_hash(), c.user_meta()),
+            (7, Some(0xdead), 42)
+        );
     }
 
     #[test]
@@ -662,7 +721,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_geometry() {
-        let bad = |frame_size, headroom, frames| Pool::new(PoolConfig { frames, frame_size, headroom }).is_err();
+        let bad = |frame_size, headroom, frames| {
+            Pool::new(PoolConfig {
+                frames,
+                frame_size,
+                headroom,
+            })
+            .is_err()
+        };
         assert!(bad(1000, 128, 4));
         assert!(bad(512, 512, 4));
         assert!(bad(2048, 128, 0));

@@ -71,8 +71,14 @@ pub enum GraphError {
     NoSuchNode(NodeId),
     #[error("output {output} of `{node}` is connected twice")]
     OutputTwice { node: String, output: u16 },
-    #[error("`{node}` is a port: ports have one input (transmit) and one output (receive); got {which} {port}")]
-    PortIndex { node: String, which: &'static str, port: u16 },
+    #[error(
+        "`{node}` is a port: ports have one input (transmit) and one output (receive); got {which} {port}"
+    )]
+    PortIndex {
+        node: String,
+        which: &'static str,
+        port: u16,
+    },
     #[error("cycle without a queue through `{0}`: put a queue port in the loop")]
     Cycle(String),
     #[error("cannot build `{node}`: {source}")]
@@ -106,7 +112,14 @@ pub struct Graph {
 impl fmt::Debug for Graph {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Graph")
-            .field("nodes", &self.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>())
+            .field(
+                "nodes",
+                &self
+                    .nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("edges", &self.edges)
             .finish()
     }
@@ -118,12 +131,25 @@ impl Graph {
     }
 
     /// Adds an NF; `make` builds it (again after a panic).
-    pub fn add_nf<N: Nf>(&mut self, name: &str, kind: &str, make: impl Fn() -> N + 'static) -> NodeId {
-        self.add_nf_factory(name, kind, Rc::new(move || Ok(Box::new(make()) as Box<dyn Nf>)))
+    pub fn add_nf<N: Nf>(
+        &mut self,
+        name: &str,
+        kind: &str,
+        make: impl Fn() -> N + 'static,
+    ) -> NodeId {
+        self.add_nf_factory(
+            name,
+            kind,
+            Rc::new(move || Ok(Box::new(make()) as Box<dyn Nf>)),
+        )
     }
 
     pub fn add_nf_factory(&mut self, name: &str, kind: &str, factory: NfFactory) -> NodeId {
-        self.nodes.push(NodeDef { name: name.into(), kind: kind.into(), element: DefElement::Nf(factory) });
+        self.nodes.push(NodeDef {
+            name: name.into(),
+            kind: kind.into(),
+            element: DefElement::Nf(factory),
+        });
         self.nodes.len() - 1
     }
 
@@ -132,13 +158,22 @@ impl Graph {
     }
 
     pub fn add_boxed_port(&mut self, name: &str, kind: &str, port: Box<dyn Port>) -> NodeId {
-        self.nodes.push(NodeDef { name: name.into(), kind: kind.into(), element: DefElement::Port(port) });
+        self.nodes.push(NodeDef {
+            name: name.into(),
+            kind: kind.into(),
+            element: DefElement::Port(port),
+        });
         self.nodes.len() - 1
     }
 
     /// Connects output `output` of `from` to input `input` of `to`.
     pub fn connect(&mut self, from: NodeId, output: u16, to: NodeId, input: u16) -> &mut Self {
-        self.edges.push(PlanEdge { from, output, to, input });
+        self.edges.push(PlanEdge {
+            from,
+            output,
+            to,
+            input,
+        });
         self
     }
 
@@ -159,12 +194,21 @@ impl Graph {
                 Build::Nf(build) => {
                     let params = node.params.clone();
                     // Build once now so config errors surface before running.
-                    build(&params).map_err(|source| GraphError::Build { node: node.name.clone(), source })?;
-                    graph.add_nf_factory(&node.name, node.spec.kind, Rc::new(move || build(&params)));
+                    build(&params).map_err(|source| GraphError::Build {
+                        node: node.name.clone(),
+                        source,
+                    })?;
+                    graph.add_nf_factory(
+                        &node.name,
+                        node.spec.kind,
+                        Rc::new(move || build(&params)),
+                    );
                 }
                 Build::Port(build) => {
-                    let port = build(&node.params)
-                        .map_err(|source| GraphError::Build { node: node.name.clone(), source })?;
+                    let port = build(&node.params).map_err(|source| GraphError::Build {
+                        node: node.name.clone(),
+                        source,
+                    })?;
                     graph.add_boxed_port(&node.name, node.spec.kind, port);
                 }
             }
@@ -187,12 +231,19 @@ impl Graph {
                 }
             }
             if seen.contains(&(e.from, e.output)) {
-                return Err(GraphError::OutputTwice { node: self.nodes[e.from].name.clone(), output: e.output });
+                return Err(GraphError::OutputTwice {
+                    node: self.nodes[e.from].name.clone(),
+                    output: e.output,
+                });
             }
             seen.push((e.from, e.output));
             for (id, which, port) in [(e.from, "output", e.output), (e.to, "input", e.input)] {
                 if matches!(self.nodes[id].element, DefElement::Port(_)) && port != 0 {
-                    return Err(GraphError::PortIndex { node: self.nodes[id].name.clone(), which, port });
+                    return Err(GraphError::PortIndex {
+                        node: self.nodes[id].name.clone(),
+                        which,
+                        port,
+                    });
                 }
             }
         }
@@ -288,7 +339,10 @@ pub struct Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime").field("nodes", &self.nodes.len()).field("now", &self.now).finish()
+        f.debug_struct("Runtime")
+            .field("nodes", &self.nodes.len())
+            .field("now", &self.now)
+            .finish()
     }
 }
 
@@ -298,7 +352,11 @@ impl Runtime {
         Self::with_clock(graph, config, Box::new(MonotonicClock::new()))
     }
 
-    pub fn with_clock(graph: Graph, config: RuntimeConfig, clock: Box<dyn Clock>) -> Result<Runtime, GraphError> {
+    pub fn with_clock(
+        graph: Graph,
+        config: RuntimeConfig,
+        clock: Box<dyn Clock>,
+    ) -> Result<Runtime, GraphError> {
         let pool = Pool::new(config.pool)?;
         Self::with_pool(graph, config, clock, pool)
     }
@@ -315,14 +373,23 @@ impl Runtime {
         let mut nodes = Vec::with_capacity(graph.nodes.len());
         let mut sources = Vec::new();
         for (id, def) in graph.nodes.into_iter().enumerate() {
-            let n_out = graph.edges.iter().filter(|e| e.from == id).map(|e| e.output as usize + 1).max().unwrap_or(0);
+            let n_out = graph
+                .edges
+                .iter()
+                .filter(|e| e.from == id)
+                .map(|e| e.output as usize + 1)
+                .max()
+                .unwrap_or(0);
             let mut outputs = vec![None; n_out];
             for e in graph.edges.iter().filter(|e| e.from == id) {
                 outputs[e.output as usize] = Some((e.to, e.input));
             }
             let (element, factory, is_port) = match def.element {
                 DefElement::Nf(factory) => {
-                    let nf = factory().map_err(|source| GraphError::Build { node: def.name.clone(), source })?;
+                    let nf = factory().map_err(|source| GraphError::Build {
+                        node: def.name.clone(),
+                        source,
+                    })?;
                     (Element::Nf(nf), Some(factory), false)
                 }
                 DefElement::Port(port) => {
@@ -335,7 +402,9 @@ impl Runtime {
             nodes.push(Node {
                 element,
                 factory,
-                scratch: (0..n_out).map(|_| Batch::with_capacity(batch_size)).collect(),
+                scratch: (0..n_out)
+                    .map(|_| Batch::with_capacity(batch_size))
+                    .collect(),
                 outputs,
                 stats: Arc::new(NodeStats::new(&def.name, &def.kind, is_port)),
                 timing_tick: 0,
@@ -354,7 +423,10 @@ impl Runtime {
             clock,
             rng: fastrand::Rng::with_seed(config.seed),
             now: 0,
-            config: RuntimeConfig { batch_size, ..config },
+            config: RuntimeConfig {
+                batch_size,
+                ..config
+            },
             stats,
             started: false,
             received: 0,
@@ -409,7 +481,9 @@ impl Runtime {
     }
 
     fn take_batch(&mut self) -> Batch {
-        self.batches.pop().unwrap_or_else(|| Batch::with_capacity(self.config.batch_size))
+        self.batches
+            .pop()
+            .unwrap_or_else(|| Batch::with_capacity(self.config.batch_size))
     }
 
     fn give_batch(&mut self, mut batch: Batch) {
@@ -448,8 +522,14 @@ impl Runtime {
         }
         let mut batch = self.take_batch();
         let node = &mut self.nodes[id];
-        let Element::Port(port) = &mut node.element else { unreachable!("sources are ports") };
-        let mut pctx = PortCtx { pool: &self.pool, now: self.now, port_id: id as u16 };
+        let Element::Port(port) = &mut node.element else {
+            unreachable!("sources are ports")
+        };
+        let mut pctx = PortCtx {
+            pool: &self.pool,
+            now: self.now,
+            port_id: id as u16,
+        };
         if port.recv(&mut batch, &mut pctx) == RecvStatus::Exhausted {
             node.exhausted = true;
         }
@@ -459,7 +539,9 @@ impl Runtime {
             return 0;
         }
         node.stats.rx_packets.add(n as u64);
-        node.stats.rx_bytes.add(batch.iter().map(|p| p.len() as u64).sum());
+        node.stats
+            .rx_bytes
+            .add(batch.iter().map(|p| p.len() as u64).sum());
         node.stats.batches.add(1);
         self.forward(id, 0, batch);
         n
@@ -467,10 +549,17 @@ impl Runtime {
 
     /// Sends `batch` out of `output` of node `from`.
     fn forward(&mut self, from: NodeId, output: u16, batch: Batch) {
-        match self.nodes[from].outputs.get(output as usize).copied().flatten() {
+        match self.nodes[from]
+            .outputs
+            .get(output as usize)
+            .copied()
+            .flatten()
+        {
             Some((to, input)) => self.deliver(to, input, batch),
             None => {
-                self.nodes[from].stats.count_drop(DropReason::Unconnected, batch.len() as u64);
+                self.nodes[from]
+                    .stats
+                    .count_drop(DropReason::Unconnected, batch.len() as u64);
                 self.give_batch(batch);
             }
         }
@@ -484,7 +573,11 @@ impl Runtime {
         match &mut node.element {
             Element::Port(port) => {
                 let bytes: u64 = batch.iter().map(|p| p.len() as u64).sum();
-                let mut pctx = PortCtx { pool: &self.pool, now: self.now, port_id: id as u16 };
+                let mut pctx = PortCtx {
+                    pool: &self.pool,
+                    now: self.now,
+                    port_id: id as u16,
+                };
                 port.send(&mut batch, &mut pctx);
                 let left = batch.len() as u64;
                 let left_bytes: u64 = batch.iter().map(|p| p.len() as u64).sum();
@@ -504,10 +597,13 @@ impl Runtime {
                 stats.rx_packets.add(n);
                 stats.batches.add(1);
                 if count_bytes {
-                    stats.rx_bytes.add(batch.iter().map(|p| p.len() as u64).sum());
+                    stats
+                        .rx_bytes
+                        .add(batch.iter().map(|p| p.len() as u64).sum());
                 }
                 node.timing_tick += 1;
-                let timed = self.config.timing_interval != 0 && node.timing_tick >= self.config.timing_interval;
+                let timed = self.config.timing_interval != 0
+                    && node.timing_tick >= self.config.timing_interval;
                 let t0 = if timed {
                     node.timing_tick = 0;
                     self.clock.now_ns()
@@ -522,7 +618,9 @@ impl Runtime {
                     timers: &mut self.timer_requests,
                     node: id,
                 };
-                let result = catch_unwind(AssertUnwindSafe(|| nf.process(input as usize, &mut batch, &mut ctx)));
+                let result = catch_unwind(AssertUnwindSafe(|| {
+                    nf.process(input as usize, &mut batch, &mut ctx)
+                }));
                 if timed {
                     stats.busy_ns.add(self.clock.now_ns().saturating_sub(t0));
                     stats.timed_packets.add(n);
@@ -544,7 +642,9 @@ impl Runtime {
         if self.emit.is_empty() && batch.all_pass() {
             node.stats.tx_packets.add(batch.len() as u64);
             if self.config.count_nf_bytes {
-                node.stats.tx_bytes.add(batch.iter().map(|p| p.len() as u64).sum());
+                node.stats
+                    .tx_bytes
+                    .add(batch.iter().map(|p| p.len() as u64).sum());
             }
             if batch.is_empty() {
                 self.give_batch(batch);
@@ -554,14 +654,18 @@ impl Runtime {
             return;
         }
         if self.emit.overflow > 0 {
-            node.stats.count_drop(DropReason::EmitOverflow, self.emit.overflow);
+            node.stats
+                .count_drop(DropReason::EmitOverflow, self.emit.overflow);
         }
         let mut parts = std::mem::take(&mut node.scratch);
         let mut full: Vec<(u16, Batch)> = Vec::new();
         let mut sent = 0u64;
         let mut sent_bytes = 0u64;
         let emitted = self.emit.drain();
-        for (pkt, verdict) in batch.drain().chain(emitted.map(|(k, p)| (p, Verdict::Forward(k)))) {
+        for (pkt, verdict) in batch
+            .drain()
+            .chain(emitted.map(|(k, p)| (p, Verdict::Forward(k))))
+        {
             match verdict {
                 Verdict::Forward(k) => match parts.get_mut(k as usize) {
                     Some(part) if node.outputs[k as usize].is_some() => {
@@ -569,7 +673,10 @@ impl Runtime {
                         sent_bytes += pkt.len() as u64;
                         if let Err(pkt) = part.push(pkt) {
                             // A part filled up (many emitted packets): ship it whole.
-                            let spare = self.batches.pop().unwrap_or_else(|| Batch::with_capacity(self.config.batch_size));
+                            let spare = self
+                                .batches
+                                .pop()
+                                .unwrap_or_else(|| Batch::with_capacity(self.config.batch_size));
                             full.push((k, std::mem::replace(part, spare)));
                             let _ = part.push(pkt);
                         }
@@ -587,17 +694,22 @@ impl Runtime {
         for (k, part) in full {
             self.forward(id, k, part);
         }
-        for k in 0..parts.len() {
-            if !parts[k].is_empty() {
+        for (k, slot) in parts.iter_mut().enumerate() {
+            if !slot.is_empty() {
                 let spare = self.take_batch();
-                let part = std::mem::replace(&mut parts[k], spare);
+                let part = std::mem::replace(slot, spare);
                 self.forward(id, k as u16, part);
             }
         }
         self.nodes[id].scratch = parts;
     }
 
-    fn contain_panic(&mut self, id: NodeId, payload: Box<dyn std::any::Any + Send>, mut batch: Batch) {
+    fn contain_panic(
+        &mut self,
+        id: NodeId,
+        payload: Box<dyn std::any::Any + Send>,
+        mut batch: Batch,
+    ) {
         let lost = batch.len() as u64 + self.emit.packets.len() as u64;
         batch.clear();
         self.emit.drain().for_each(drop);
@@ -617,7 +729,10 @@ impl Runtime {
         // Drop the broken instance (its destructor may panic too) and rebuild.
         let old = std::mem::replace(&mut node.element, Element::Failed);
         let _ = catch_unwind(AssertUnwindSafe(move || drop(old)));
-        let rebuilt = node.factory.as_ref().and_then(|f| catch_unwind(AssertUnwindSafe(|| f())).ok()?.ok());
+        let rebuilt = node
+            .factory
+            .as_ref()
+            .and_then(|f| catch_unwind(AssertUnwindSafe(|| f())).ok()?.ok());
         if let Some(nf) = rebuilt {
             node.element = Element::Nf(nf);
             self.call_nf(id, |nf, ctx| nf.start(ctx));
@@ -627,7 +742,9 @@ impl Runtime {
     /// Runs `f` on NF `id` with a context, containing panics, and routes
     /// whatever it emitted.
     fn call_nf(&mut self, id: NodeId, f: impl FnOnce(&mut dyn Nf, &mut Ctx<'_>)) {
-        let Element::Nf(nf) = &mut self.nodes[id].element else { return };
+        let Element::Nf(nf) = &mut self.nodes[id].element else {
+            return;
+        };
         let mut ctx = Ctx {
             now: self.now,
             rng: &mut self.rng,
@@ -656,10 +773,10 @@ impl Runtime {
                 break;
             }
             self.timers.pop();
-            if period > 0 {
-                // Next deadline on the original grid, skipping missed ones.
-                let missed = (self.now - at) / period;
-                self.timers.push(Reverse((at + (missed + 1) * period, id, period)));
+            // Next deadline on the original grid, skipping missed ones.
+            if let Some(missed) = (self.now - at).checked_div(period) {
+                self.timers
+                    .push(Reverse((at + (missed + 1) * period, id, period)));
             }
             self.call_nf(id, |nf, ctx| nf.on_timer(ctx));
         }
@@ -689,12 +806,17 @@ impl Runtime {
         let mut idle_rounds = 0u32;
         loop {
             let work = self.run_once();
-            if let Some(stop) = &limits.stop {
-                if stop.load(Ordering::Relaxed) {
-                    return StopReason::Requested;
-                }
+            if limits
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+            {
+                return StopReason::Requested;
             }
-            if limits.duration.is_some_and(|d| self.now.saturating_sub(start) >= d.as_nanos() as u64) {
+            if limits
+                .duration
+                .is_some_and(|d| self.now.saturating_sub(start) >= d.as_nanos() as u64)
+            {
                 return StopReason::Duration;
             }
             if limits.packets.is_some_and(|p| self.received >= p) {
@@ -732,10 +854,10 @@ impl Runtime {
         self.refresh_extra_counters();
         let mut result = Ok(());
         for node in &mut self.nodes {
-            if let Element::Port(port) = &mut node.element {
-                if let Err(e) = port.flush() {
-                    result = result.and(Err(e));
-                }
+            if let Element::Port(port) = &mut node.element
+                && let Err(e) = port.flush()
+            {
+                result = result.and(Err(e));
             }
         }
         result

@@ -21,7 +21,10 @@ impl Counter {
     /// Adds `n`. Only the owning core may call this.
     #[inline]
     pub fn add(&self, n: u64) {
-        self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
     #[inline]
     pub fn get(&self) -> u64 {
@@ -130,7 +133,10 @@ impl NodeSnapshot {
         self.drops.iter().map(|(_, n)| n).sum()
     }
     pub fn drops_for(&self, reason: DropReason) -> u64 {
-        self.drops.iter().find(|(r, _)| r == reason.name()).map_or(0, |(_, n)| *n)
+        self.drops
+            .iter()
+            .find(|(r, _)| r == reason.name())
+            .map_or(0, |(_, n)| *n)
     }
 }
 
@@ -143,7 +149,9 @@ pub struct StatsHandle {
 
 impl StatsHandle {
     pub(crate) fn new(nodes: Vec<Arc<NodeStats>>) -> Self {
-        StatsHandle { nodes: Arc::new(ArcSwap::from_pointee(nodes)) }
+        StatsHandle {
+            nodes: Arc::new(ArcSwap::from_pointee(nodes)),
+        }
     }
 
     #[allow(dead_code)] // used by plan swap
@@ -161,6 +169,9 @@ impl StatsHandle {
     }
 
     pub fn node(&self, name: &str) -> Option<NodeSnapshot> {
-        self.nodes().iter().find(|n| n.name == name).map(|n| n.snapshot())
+        self.nodes()
+            .iter()
+            .find(|n| n.name == name)
+            .map(|n| n.snapshot())
     }
 }

@@ -1,0 +1,228 @@
+//! Runtime behaviour: routing by verdict, emit, timers, panic containment,
+//! graph checks.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use netfn_core::testing::{CollectPort, FeedPort};
+use netfn_core::{
+    Batch, Ctx, DropReason, Graph, ManualClock, Nf, RunLimits, Runtime, RuntimeConfig, StopReason,
+    Verdict,
+};
+
+fn frames(n: u8) -> Vec<Vec<u8>> {
+    (0..n).map(|i| vec![i; 60]).collect()
+}
+
+/// Sends even first bytes to output 0, odd to 1, drops multiples of 5.
+struct Split;
+impl Nf for Split {
+    fn process(&mut self, _input: usize, batch: &mut Batch, _ctx: &mut Ctx<'_>) {
+        let (pkts, verdicts) = batch.split_mut();
+        for (p, v) in pkts.iter().zip(verdicts) {
+            let b = p.data()[0];
+            *v = if b % 5 == 0 {
+                Verdict::Drop(DropReason::Filtered)
+            } else {
+                Verdict::Forward(u16::from(b % 2))
+            };
+        }
+    }
+}
+
+#[test]
+fn verdicts_route_packets_to_outputs() {
+    let mut g = Graph::new();
+    let src = g.add_port("src", "feed", FeedPort::new(frames(100)));
+    let split = g.add_nf("split", "split", || Split);
+    let even = CollectPort::new();
+    let odd = CollectPort::new();
+    let (ev, od) = (even.frames.clone(), odd.frames.clone());
+    let e = g.add_port("even", "collect", even);
+    let o = g.add_port("odd", "collect", odd);
+    g.connect(src, 0, split, 0)
+        .connect(split, 0, e, 0)
+        .connect(split, 1, o, 0);
+    let mut rt = Runtime::new(g, RuntimeConfig::default()).unwrap();
+    assert_eq!(rt.run(&RunLimits::default()), StopReason::SourcesDone);
+    let ev: Vec<u8> = ev.borrow().iter().map(|f| f[0]).collect();
+    let od: Vec<u8> = od.borrow().iter().map(|f| f[0]).collect();
+    assert_eq!(
+        ev,
+        (0..100)
+            .filter(|b| b % 2 == 0 && b % 5 != 0)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        od,
+        (0..100)
+            .filter(|b| b % 2 == 1 && b % 5 != 0)
+            .collect::<Vec<_>>()
+    );
+    let s = rt.stats().node("split").unwrap();
+    assert_eq!((s.rx_packets, s.tx_packets), (100, 80));
+    assert_eq!(s.drops_for(DropReason::Filtered), 20);
+    assert_eq!(
+        rt.pool().available(),
+        rt.pool().capacity(),
+        "every frame returned"
+    );
+}
+
+#[test]
+fn unconnected_outputs_are_counted_drops() {
+    let mut g = Graph::new();
+    let src = g.add_port("src", "feed", FeedPort::new(frames(10)));
+    let split = g.add_nf("split", "split", || Split);
+    let sink = g.add_port("sink", "collect", CollectPort::new());
+    g.chain(&[src, split, sink]);
+    let mut rt = Runtime::new(g, RuntimeConfig::default()).unwrap();
+    rt.run(&RunLimits::default());
+    let s = rt.stats().node("split").unwrap();
+    assert_eq!(s.drops_for(DropReason::Unconnected), 4); // 1, 3, 7, 9
+    assert_eq!(rt.stats().node("sink").unwrap().tx_packets, 4); // 2, 4, 6, 8
+}
+
+/// Panics on any packet whose first byte is 13; counts instances built.
+struct Fragile;
+impl Nf for Fragile {
+    fn process(&mut self, _input: usize, batch: &mut Batch, _ctx: &mut Ctx<'_>) {
+        for p in batch.iter() {
+            assert!(p.data()[0] != 13, "unlucky packet");
+        }
+    }
+}
+
+#[test]
+fn panic_is_contained_and_nf_rebuilt() {
+    let built = Rc::new(Cell::new(0));
+    let b = built.clone();
+    let mut g = Graph::new();
+    let src = g.add_port("src", "feed", FeedPort::new(frames(64)));
+    let nf = g.add_nf("fragile", "fragile", move || {
+        b.set(b.get() + 1);
+        Fragile
+    });
+    let sink = CollectPort::new();
+    let got = sink.frames.clone();
+    let sink = g.add_port("sink", "collect", sink);
+    g.chain(&[src, nf, sink]);
+    let config = RuntimeConfig {
+        batch_size: 8,
+        ..RuntimeConfig::default()
+    };
+    let mut rt = Runtime::new(g, config).unwrap();
+    rt.run(&RunLimits::default());
+    // The batch holding packet 13 (packets 8..16) is lost; everything else passes.
+    let seen: Vec<u8> = got.borrow().iter().map(|f| f[0]).collect();
+    assert_eq!(
+        seen,
+        (0..64).filter(|b| !(8..16).contains(b)).collect::<Vec<_>>()
+    );
+    let s = rt.stats().node("fragile").unwrap();
+    assert_eq!(s.panics, 1);
+    assert_eq!(s.drops_for(DropReason::NfPanic), 8);
+    assert!(s.last_panic.unwrap().contains("unlucky packet"));
+    assert_eq!(built.get(), 2, "built once, rebuilt once");
+    assert_eq!(rt.pool().available(), rt.pool().capacity());
+}
+
+/// Emits a copy of every packet on output 1 and a heartbeat on a timer.
+struct Chatty {
+    beats: u8,
+}
+impl Nf for Chatty {
+    fn start(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.schedule_every(Duration::from_millis(10));
+    }
+    fn process(&mut self, _input: usize, batch: &mut Batch, ctx: &mut Ctx<'_>) {
+        for p in batch.iter() {
+            if let Some(c) = p.copy() {
+                ctx.emit(1, c);
+            }
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>) {
+        self.beats += 1;
+        if let Some(p) = ctx.pool().alloc_with(&[0xbe, self.beats]) {
+            ctx.emit(1, p);
+        }
+    }
+}
+
+#[test]
+fn emitted_packets_and_timers_are_routed() {
+    let clock = ManualClock::new();
+    let mut g = Graph::new();
+    let src = g.add_port("src", "feed", FeedPort::new(frames(40)));
+    let nf = g.add_nf("chatty", "chatty", || Chatty { beats: 0 });
+    let main = CollectPort::new();
+    let side = CollectPort::new();
+    let (m, s) = (main.frames.clone(), side.frames.clone());
+    let mp = g.add_port("main", "collect", main);
+    let sp = g.add_port("side", "collect", side);
+    g.connect(src, 0, nf, 0)
+        .connect(nf, 0, mp, 0)
+        .connect(nf, 1, sp, 0);
+    let mut rt = Runtime::with_clock(g, RuntimeConfig::default(), Box::new(clock.clone())).unwrap();
+    rt.run_once();
+    rt.run_once();
+    assert_eq!(m.borrow().len(), 40);
+    assert_eq!(s.borrow().len(), 40);
+    clock.advance(Duration::from_millis(35));
+    rt.run_once();
+    let beats: Vec<_> = s.borrow()[40..].to_vec();
+    // Deadlines at 10, 20, 30 ms: the missed ones collapse into one firing.
+    assert_eq!(beats, vec![vec![0xbe, 1]]);
+    clock.advance(Duration::from_millis(10));
+    rt.run_once();
+    assert_eq!(s.borrow().len(), 42);
+    assert_eq!(rt.stats().node("chatty").unwrap().tx_packets, 82);
+}
+
+#[test]
+fn graph_errors_are_reported() {
+    let mut g = Graph::new();
+    let a = g.add_nf("a", "split", || Split);
+    let b = g.add_nf("b", "split", || Split);
+    g.connect(a, 0, b, 0).connect(b, 0, a, 0);
+    let err = Runtime::new(g, RuntimeConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("cycle without a queue"), "{err}");
+
+    let mut g = Graph::new();
+    let a = g.add_nf("a", "split", || Split);
+    let b = g.add_nf("b", "split", || Split);
+    let c = g.add_nf("c", "split", || Split);
+    g.connect(a, 0, b, 0).connect(a, 0, c, 0);
+    let err = Runtime::new(g, RuntimeConfig::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("output 0 of `a` is connected twice"),
+        "{err}"
+    );
+
+    let mut g = Graph::new();
+    g.add_nf("a", "split", || Split);
+    g.add_nf("a", "split", || Split);
+    assert!(Runtime::new(g, RuntimeConfig::default()).is_err());
+}
+
+#[test]
+fn limits_stop_the_run() {
+    let mut g = Graph::new();
+    let src = g.add_port(
+        "src",
+        "feed",
+        FeedPort::new((0..1000).map(|i| vec![i as u8; 60])),
+    );
+    let sink = g.add_port("sink", "collect", CollectPort::new());
+    g.chain(&[src, sink]);
+    let mut rt = Runtime::new(g, RuntimeConfig::default()).unwrap();
+    let limits = RunLimits {
+        packets: Some(100),
+        ..RunLimits::default()
+    };
+    assert_eq!(rt.run(&limits), StopReason::Packets);
+    assert!(rt.received() >= 100 && rt.received() < 100 + 32);
+}
