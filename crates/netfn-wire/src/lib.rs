@@ -12,8 +12,25 @@
 //! header stack: `Ethernet` carries `Ipv4`, `Ipv4` carries `Tcp`, and so on.
 #![forbid(unsafe_code)]
 
+mod bytes;
+mod carries;
 mod error;
+
+pub mod builder;
+pub mod checksum;
+pub mod ethernet;
+pub mod ipv4;
+pub mod tcp;
+pub mod udp;
+
+pub use builder::{EthernetBuilder, Ipv4Builder, PacketBuilder, PacketTemplate};
 pub use error::Error;
+pub use ethernet::{EtherType, Ethernet, EthernetFrame, EthernetRepr, MacAddr, MacAddrParseError};
+pub use ipv4::{IpProtocol, Ipv4, Ipv4Packet, Ipv4Repr};
+pub use tcp::{
+    SackBlocks, Tcp, TcpFlags, TcpFlagsParseError, TcpOption, TcpOptions, TcpPacket, TcpRepr,
+};
+pub use udp::{Udp, UdpPacket, UdpRepr};
 
 /// Where a validated header ends, relative to the start of the buffer it was
 /// checked in.
