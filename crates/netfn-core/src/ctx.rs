@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::batch::DropReason;
 use crate::pool::{Packet, Pool};
 
 /// A source of monotonic time in nanoseconds, read by the runtime once per
@@ -69,6 +70,8 @@ pub struct EmitBuffer {
     pub(crate) packets: Vec<(u16, Packet)>,
     capacity: usize,
     pub(crate) overflow: u64,
+    /// Packets lost before they existed in a batch (a failed copy), by reason.
+    pub(crate) lost: [u64; DropReason::COUNT],
 }
 
 impl EmitBuffer {
@@ -77,11 +80,18 @@ impl EmitBuffer {
             packets: Vec::with_capacity(capacity),
             capacity,
             overflow: 0,
+            lost: [0; DropReason::COUNT],
         }
     }
 
     pub fn is_empty(&self) -> bool {
         self.packets.is_empty()
+    }
+
+    /// Whether packets were lost during the call.
+    #[inline]
+    pub fn has_lost(&self) -> bool {
+        self.lost.iter().any(|n| *n > 0)
     }
 
     /// Takes the emitted packets (and resets the overflow count).
@@ -161,6 +171,13 @@ impl<'a> Ctx<'a> {
         } else {
             self.emit.overflow += 1;
         }
+    }
+
+    /// Counts a packet that was lost without ever being in the batch (a
+    /// copy that found no free frame, a reply that could not be built).
+    #[inline]
+    pub fn count_lost(&mut self, reason: DropReason) {
+        self.emit.lost[reason as usize] += 1;
     }
 
     /// Asks for `on_timer` to be called once at `deadline_ns` (or soon after).

@@ -24,4 +24,5 @@ pub mod flowtable;
 pub mod shared;
 pub use flowtable::FlowTable;
 pub use shared::{Shared, SharedReader};
+pub mod ops;
 pub mod testing;

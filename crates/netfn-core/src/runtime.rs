@@ -639,7 +639,7 @@ impl Runtime {
     fn route(&mut self, id: NodeId, mut batch: Batch) {
         self.absorb_timer_requests();
         let node = &mut self.nodes[id];
-        if self.emit.is_empty() && batch.all_pass() {
+        if self.emit.is_empty() && !self.emit.has_lost() && batch.all_pass() {
             node.stats.tx_packets.add(batch.len() as u64);
             if self.config.count_nf_bytes {
                 node.stats

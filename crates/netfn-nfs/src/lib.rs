@@ -1,14 +1,12 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The netfn NF library: pure packet logic (no I/O, no unsafe), each NF
+//! registered in [`catalog`] with typed, documented parameters.
+#![forbid(unsafe_code)]
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+use netfn_core::config::ElementSpec;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+pub mod basic;
+
+/// Every NF kind of this crate.
+pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
+    basic::SPECS.iter()
 }
