@@ -230,6 +230,13 @@ impl Batch {
         self.packets.drain(..).zip(self.verdicts.drain(..))
     }
 
+    /// Removes the first `n` packets (fewer if the batch is shorter), in order.
+    pub fn drain_first(&mut self, n: usize) -> impl Iterator<Item = Packet> + '_ {
+        let n = n.min(self.len());
+        self.verdicts.drain(..n);
+        self.packets.drain(..n)
+    }
+
     /// Drops every packet (returning frames to their pools).
     pub fn clear(&mut self) {
         self.packets.clear();

@@ -158,6 +158,16 @@ impl<'p, H: Header, S> Cursor<'p, H, S> {
         self.pkt
     }
 
+    /// Whether the current header carries an `N` (without moving to it).
+    #[inline]
+    pub fn is<N: Header>(&self) -> bool
+    where
+        H: Carries<N>,
+    {
+        let l = self.level();
+        H::locate(&self.pkt.data()[l.start as usize..l.end as usize]).is_some()
+    }
+
     /// Moves to the header carried by this one.
     #[inline]
     pub fn parse<N: Header>(self) -> Result<Cursor<'p, N, (H, S)>, ParseError>

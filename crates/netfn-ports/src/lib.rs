@@ -1,14 +1,103 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Port backends: the traffic generator, sinks, queues and capture files
+//! (and, later, pipes, TAP, AF_PACKET and AF_XDP), all behind
+//! `netfn_core::Port`.
+
+use netfn_core::Port;
+use netfn_core::config::{Arity, Build, ConfigError, ElementSpec, ParamSpec, ParamType};
+
+pub mod generator;
+pub mod pcap;
+pub mod queue;
+pub mod sink;
+
+pub use generator::{Generator, GeneratorConfig};
+pub use pcap::{PcapSink, PcapSource};
+pub use queue::Queue;
+pub use sink::{Check, Sink};
+
+fn boxed<P: Port>(r: Result<P, ConfigError>) -> Result<Box<dyn Port>, ConfigError> {
+    r.map(|p| Box::new(p) as Box<dyn Port>)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+const SOURCE: Arity = Arity::Between(0, 1);
+const PORT_IN: Arity = Arity::Between(0, 1);
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+/// Every port kind of this crate.
+pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
+    SPECS.iter()
 }
+
+pub static SPECS: [ElementSpec; 5] = [
+    ElementSpec {
+        kind: "generator",
+        doc: "Built-in traffic generator: synthetic Ethernet/IP flows, no root or network needed",
+        params: &[
+            ParamSpec::optional("size", ParamType::List(&ParamType::Size), "[64B]", "frame sizes (without FCS), picked evenly"),
+            ParamSpec::optional("imix", ParamType::Bool, "false", "simple IMIX: 64/576/1500 bytes at 7:4:1 (overrides size)"),
+            ParamSpec::optional("flows", ParamType::Int { min: 1, max: 1_000_000 }, "1", "distinct 5-tuples"),
+            ParamSpec::optional("udp", ParamType::Int { min: 0, max: 1000 }, "1", "weight of UDP flows"),
+            ParamSpec::optional("tcp", ParamType::Int { min: 0, max: 1000 }, "0", "weight of TCP flows"),
+            ParamSpec::optional("icmp", ParamType::Int { min: 0, max: 1000 }, "0", "weight of ICMP echo flows"),
+            ParamSpec::optional("ipv6", ParamType::Int { min: 0, max: 100 }, "0", "percentage of flows that are IPv6"),
+            ParamSpec::optional("seed", ParamType::Int { min: 0, max: i64::MAX }, "1", "seed of the flow and size choices"),
+            ParamSpec::optional("rate", ParamType::Int { min: 0, max: i64::MAX }, "0", "packets per second (0 = as fast as possible)"),
+            ParamSpec::optional("count", ParamType::Int { min: 0, max: i64::MAX }, "0", "stop after this many packets (0 = never)"),
+            ParamSpec::optional("src", ParamType::Prefix, "10.0.0.0/16", "IPv4 source addresses"),
+            ParamSpec::optional("dst", ParamType::Prefix, "10.1.0.0/16", "IPv4 destination addresses"),
+            ParamSpec::optional("src6", ParamType::Prefix, "fd00:0:0:1::/64", "IPv6 source addresses"),
+            ParamSpec::optional("dst6", ParamType::Prefix, "fd00:0:0:2::/64", "IPv6 destination addresses"),
+            ParamSpec::optional("src_mac", ParamType::Mac, "02:00:00:00:00:01", "source MAC address"),
+            ParamSpec::optional("dst_mac", ParamType::Mac, "02:00:00:00:00:02", "destination MAC address"),
+            ParamSpec::optional("sequence", ParamType::Bool, "false", "stamp a 64-bit sequence number at the start of each payload"),
+        ],
+        inputs: PORT_IN,
+        outputs: SOURCE,
+        build: Build::Port(|p| boxed(Generator::from_params(p))),
+    },
+    ElementSpec {
+        kind: "sink",
+        doc: "Discard packets, counting them; optionally check checksums or generator sequence numbers",
+        params: &[ParamSpec::optional(
+            "check",
+            ParamType::Word(&["none", "checksum", "sequence"]),
+            "none",
+            "what to verify in each packet",
+        )],
+        inputs: Arity::Exactly(1),
+        outputs: Arity::Exactly(0),
+        build: Build::Port(|p| boxed(Sink::from_params(p))),
+    },
+    ElementSpec {
+        kind: "queue",
+        doc: "Bounded FIFO: packets sent to it are received from it later (breaks cycles)",
+        params: &[ParamSpec::optional("capacity", ParamType::Int { min: 1, max: 1 << 20 }, "1024", "packets held at most")],
+        inputs: Arity::Exactly(1),
+        outputs: Arity::Exactly(1),
+        build: Build::Port(|p| boxed(Queue::from_params(p))),
+    },
+    ElementSpec {
+        kind: "pcap_in",
+        doc: "Replay a pcap or pcapng capture (Ethernet)",
+        params: &[
+            ParamSpec::required("file", ParamType::Path, "capture to read"),
+            ParamSpec::optional("pace", ParamType::Bool, "false", "replay at the recorded pace instead of flat out"),
+            ParamSpec::optional("speed", ParamType::Int { min: 1, max: 1000 }, "1", "with pace: speed-up factor"),
+            ParamSpec::optional("repeat", ParamType::Int { min: 0, max: i64::MAX }, "1", "passes over the file (0 = forever)"),
+        ],
+        inputs: Arity::Exactly(0),
+        outputs: Arity::Exactly(1),
+        build: Build::Port(|p| boxed(PcapSource::from_params(p))),
+    },
+    ElementSpec {
+        kind: "pcap_out",
+        doc: "Record packets into a pcap or pcapng file",
+        params: &[
+            ParamSpec::required("file", ParamType::Path, "capture to write"),
+            ParamSpec::optional("format", ParamType::Word(&["pcap", "pcapng"]), "pcap", "file format"),
+        ],
+        inputs: Arity::Exactly(1),
+        outputs: Arity::Exactly(0),
+        build: Build::Port(|p| boxed(PcapSink::from_params(p))),
+    },
+];
+
