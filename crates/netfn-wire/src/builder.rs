@@ -23,14 +23,22 @@
 //! buffer, as for an ICMP error quoting the packet it answers).
 //! Every length field and checksum is computed at write time.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::arp::{self, ArpPacket, ArpRepr};
 use crate::bytes::{ensure_room, malformed};
 use crate::ethernet::{self, EtherType, EthernetFrame, EthernetRepr, MacAddr};
+use crate::icmpv4::{self, Icmpv4Packet};
+use crate::icmpv6::{self, Icmpv6Packet};
 use crate::ipv4::{self, IpProtocol, Ipv4Packet, Ipv4Repr};
+use crate::ipv6::{self, Ipv6Packet, Ipv6Repr};
 use crate::tcp::{self, TcpFlags, TcpOption, TcpPacket, TcpRepr};
 use crate::udp::{self, UdpPacket, UdpRepr};
+use crate::vlan::{self, VlanRepr, VlanTag};
 use crate::{Error, Header};
+
+/// Most VLAN tags a builder stacks (QinQ plus headroom for odd setups).
+pub const MAX_VLAN_TAGS: usize = 4;
 
 /// Entry point: pick the outermost header.
 #[derive(Debug, Clone, Copy)]
@@ -40,7 +48,12 @@ impl PacketBuilder {
     /// Starts an Ethernet II frame.
     pub fn ethernet(src: MacAddr, dst: MacAddr) -> EthernetBuilder {
         EthernetBuilder {
-            link: Link { src, dst },
+            link: Link {
+                src,
+                dst,
+                tags: [(EtherType::Vlan, 0); MAX_VLAN_TAGS],
+                n_tags: 0,
+            },
         }
     }
 
@@ -48,26 +61,49 @@ impl PacketBuilder {
     pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8) -> Ipv4Builder {
         Ipv4Builder::new(None, src, dst, ttl)
     }
+
+    /// Starts a bare IPv6 packet (no link layer).
+    pub fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8) -> Ipv6Builder {
+        Ipv6Builder::new(None, src, dst, hop_limit)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Link {
     src: MacAddr,
     dst: MacAddr,
+    /// (TPID, TCI) of each tag, outermost first.
+    tags: [(EtherType, u16); MAX_VLAN_TAGS],
+    n_tags: u8,
 }
 
 impl Link {
-    fn len(&self) -> usize {
-        ethernet::HEADER_LEN
+    fn tags(&self) -> &[(EtherType, u16)] {
+        &self.tags[..usize::from(self.n_tags)]
     }
 
+    fn len(&self) -> usize {
+        ethernet::HEADER_LEN + self.tags().len() * vlan::HEADER_LEN
+    }
+
+    /// Writes the Ethernet header and tags; `ethertype` is the payload's.
     fn emit(&self, buf: &mut [u8], ethertype: EtherType) {
+        let tags = self.tags();
+        let first = tags.first().map_or(ethertype, |&(tpid, _)| tpid);
         let repr = EthernetRepr {
             src_addr: self.src,
             dst_addr: self.dst,
-            ethertype,
+            ethertype: first,
         };
-        repr.emit(&mut EthernetFrame::new_unchecked(buf));
+        repr.emit(&mut EthernetFrame::new_unchecked(&mut *buf));
+        let mut at = ethernet::HEADER_LEN;
+        for (i, &(_, tci)) in tags.iter().enumerate() {
+            let inner = tags.get(i + 1).map_or(ethertype, |&(tpid, _)| tpid);
+            let mut tag = VlanTag::new_unchecked(&mut buf[at..at + vlan::HEADER_LEN]);
+            tag.set_tci(tci);
+            tag.set_ethertype(inner);
+            at += vlan::HEADER_LEN;
+        }
     }
 }
 
@@ -78,9 +114,79 @@ pub struct EthernetBuilder {
 }
 
 impl EthernetBuilder {
+    /// Adds an 802.1Q tag (TPID 0x8100) with priority 0 inside the tags
+    /// already added. Fails for a VID above 4095 or more than
+    /// [`MAX_VLAN_TAGS`] tags.
+    pub fn vlan(self, vid: u16) -> Result<Self, Error> {
+        self.vlan_tag(EtherType::Vlan, 0, false, vid)
+    }
+
+    /// Adds a tag with an explicit TPID (`QinQ` for an 802.1ad service
+    /// tag), priority and drop-eligible bit.
+    pub fn vlan_tag(
+        mut self,
+        tpid: EtherType,
+        pcp: u8,
+        dei: bool,
+        vid: u16,
+    ) -> Result<Self, Error> {
+        let tci = VlanRepr {
+            pcp,
+            dei,
+            vid,
+            ethertype: tpid,
+        }
+        .tci()?;
+        let n = usize::from(self.link.n_tags);
+        if n == MAX_VLAN_TAGS {
+            return Err(malformed(vlan::Vlan::NAME, "too many VLAN tags"));
+        }
+        self.link.tags[n] = (tpid, tci);
+        self.link.n_tags += 1;
+        Ok(self)
+    }
+
     /// IPv4 over this frame.
     pub fn ipv4(self, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8) -> Ipv4Builder {
         Ipv4Builder::new(Some(self.link), src, dst, ttl)
+    }
+
+    /// IPv6 over this frame.
+    pub fn ipv6(self, src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8) -> Ipv6Builder {
+        Ipv6Builder::new(Some(self.link), src, dst, hop_limit)
+    }
+
+    /// An ARP packet (the payload passed to `write` should be empty).
+    pub fn arp(self, repr: ArpRepr) -> PacketTemplate {
+        PacketTemplate {
+            link: Some(self.link),
+            net: Net::Arp(repr),
+            top: Top::Raw,
+        }
+    }
+
+    /// ARP request "who has `target_ip`", from this frame's source MAC.
+    pub fn arp_request(self, sender_ip: Ipv4Addr, target_ip: Ipv4Addr) -> PacketTemplate {
+        let src = self.link.src;
+        self.arp(ArpRepr::request(src, sender_ip, target_ip))
+    }
+
+    /// ARP reply "`sender_ip` is at this frame's source MAC", to
+    /// `target_mac`/`target_ip`.
+    pub fn arp_reply(
+        self,
+        sender_ip: Ipv4Addr,
+        target_mac: MacAddr,
+        target_ip: Ipv4Addr,
+    ) -> PacketTemplate {
+        let repr = ArpRepr {
+            operation: arp::ArpOperation::Reply,
+            sender_mac: self.link.src,
+            sender_ip,
+            target_mac,
+            target_ip,
+        };
+        self.arp(repr)
     }
 
     /// Opaque payload of `ethertype` (the payload passed to `write`).
@@ -91,6 +197,55 @@ impl EthernetBuilder {
             top: Top::Raw,
         }
     }
+}
+
+/// Builders for TCP and UDP, shared by the IPv4 and IPv6 stages.
+macro_rules! transport_methods {
+    () => {
+        /// UDP over this packet.
+        pub fn udp(self, src_port: u16, dst_port: u16) -> PacketTemplate {
+            self.finish(IpProtocol::Udp, Top::Udp { src_port, dst_port })
+        }
+
+        /// TCP (no options, urgent pointer 0) over this packet.
+        pub fn tcp(
+            self,
+            src_port: u16,
+            dst_port: u16,
+            seq: u32,
+            ack: u32,
+            flags: TcpFlags,
+            window: u16,
+        ) -> PacketTemplate {
+            self.finish(
+                IpProtocol::Tcp,
+                Top::Tcp(TcpHeader::new(src_port, dst_port, seq, ack, flags, window)),
+            )
+        }
+
+        /// TCP with options (at most 40 bytes once encoded; padded with
+        /// End of List to a multiple of 4).
+        #[allow(clippy::too_many_arguments)] // mirrors the header fields
+        pub fn tcp_with_options(
+            self,
+            src_port: u16,
+            dst_port: u16,
+            seq: u32,
+            ack: u32,
+            flags: TcpFlags,
+            window: u16,
+            options: &[TcpOption<'_>],
+        ) -> Result<PacketTemplate, Error> {
+            let mut tcp = TcpHeader::new(src_port, dst_port, seq, ack, flags, window);
+            tcp.set_options(options)?;
+            Ok(self.finish(IpProtocol::Tcp, Top::Tcp(tcp)))
+        }
+
+        /// Opaque payload of `protocol` (the payload passed to `write`).
+        pub fn protocol(self, protocol: IpProtocol) -> PacketTemplate {
+            self.finish(protocol, Top::Raw)
+        }
+    };
 }
 
 /// An IPv4 header being built: set optional fields, then pick the payload.
@@ -153,55 +308,225 @@ impl Ipv4Builder {
         }
     }
 
-    /// UDP over this packet.
-    pub fn udp(self, src_port: u16, dst_port: u16) -> PacketTemplate {
-        self.finish(IpProtocol::Udp, Top::Udp { src_port, dst_port })
+    transport_methods!();
+
+    fn icmp(self, msg_type: u8, code: u8, rest: [u8; 4]) -> PacketTemplate {
+        let mut header = [0u8; icmpv4::HEADER_LEN];
+        header[0] = msg_type;
+        header[1] = code;
+        header[4..].copy_from_slice(&rest);
+        self.finish(IpProtocol::Icmp, Top::Icmpv4(header))
     }
 
-    /// TCP (no options) over this packet.
-    pub fn tcp(
-        self,
-        src_port: u16,
-        dst_port: u16,
-        seq: u32,
-        ack: u32,
-        flags: TcpFlags,
-        window: u16,
-    ) -> PacketTemplate {
+    /// ICMP echo request (ping); the payload is the echo data.
+    pub fn icmpv4_echo_request(self, ident: u16, seq_no: u16) -> PacketTemplate {
+        self.icmp(8, 0, words(ident, seq_no))
+    }
+
+    /// ICMP echo reply; the payload is the echo data.
+    pub fn icmpv4_echo_reply(self, ident: u16, seq_no: u16) -> PacketTemplate {
+        self.icmp(0, 0, words(ident, seq_no))
+    }
+
+    /// ICMP destination unreachable (codes in [`icmpv4::unreachable`]); the
+    /// payload is the quoted datagram. `next_hop_mtu` is for code 4.
+    pub fn icmpv4_dst_unreachable(self, code: u8, next_hop_mtu: u16) -> PacketTemplate {
+        self.icmp(3, code, words(0, next_hop_mtu))
+    }
+
+    /// ICMP time exceeded (codes in [`icmpv4::time_exceeded`]); the payload
+    /// is the quoted datagram.
+    pub fn icmpv4_time_exceeded(self, code: u8) -> PacketTemplate {
+        self.icmp(11, code, [0; 4])
+    }
+
+    /// Any ICMP message, from raw header fields.
+    pub fn icmpv4_raw(self, msg_type: u8, code: u8, rest: [u8; 4]) -> PacketTemplate {
+        self.icmp(msg_type, code, rest)
+    }
+}
+
+/// An IPv6 header being built: set optional fields, then pick the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv6Builder {
+    link: Option<Link>,
+    ip: Ipv6Repr,
+}
+
+impl Ipv6Builder {
+    fn new(link: Option<Link>, src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8) -> Self {
+        Ipv6Builder {
+            link,
+            ip: Ipv6Repr {
+                src_addr: src,
+                dst_addr: dst,
+                next_header: IpProtocol::Ipv6NoNext,
+                payload_len: 0,
+                hop_limit,
+                traffic_class: 0,
+                flow_label: 0,
+            },
+        }
+    }
+
+    /// Traffic class (default 0).
+    pub fn traffic_class(mut self, traffic_class: u8) -> Self {
+        self.ip.traffic_class = traffic_class;
+        self
+    }
+
+    /// Flow label, 20 bits (default 0).
+    pub fn flow_label(mut self, flow_label: u32) -> Self {
+        self.ip.flow_label = flow_label & 0x000f_ffff;
+        self
+    }
+
+    fn finish(mut self, next_header: IpProtocol, top: Top) -> PacketTemplate {
+        self.ip.next_header = next_header;
+        PacketTemplate {
+            link: self.link,
+            net: Net::Ipv6(self.ip),
+            top,
+        }
+    }
+
+    transport_methods!();
+
+    fn icmp(self, msg_type: u8, code: u8, rest: [u8; 4]) -> PacketTemplate {
+        let mut header = [0u8; ICMPV6_MAX_HEADER];
+        header[0] = msg_type;
+        header[1] = code;
+        header[4..8].copy_from_slice(&rest);
         self.finish(
-            IpProtocol::Tcp,
-            Top::Tcp(TcpHeader::new(src_port, dst_port, seq, ack, flags, window)),
+            IpProtocol::Icmpv6,
+            Top::Icmpv6 {
+                header,
+                len: icmpv6::HEADER_LEN as u8,
+            },
         )
     }
 
-    /// TCP with options (at most 40 bytes once encoded).
-    #[allow(clippy::too_many_arguments)] // mirrors the header fields
-    pub fn tcp_with_options(
+    fn neighbor(
         self,
-        src_port: u16,
-        dst_port: u16,
-        seq: u32,
-        ack: u32,
-        flags: TcpFlags,
-        window: u16,
-        options: &[TcpOption<'_>],
-    ) -> Result<PacketTemplate, Error> {
-        let mut tcp = TcpHeader::new(src_port, dst_port, seq, ack, flags, window);
-        tcp.set_options(options)?;
-        Ok(self.finish(IpProtocol::Tcp, Top::Tcp(tcp)))
+        msg_type: u8,
+        flags: u8,
+        target: Ipv6Addr,
+        option: Option<(u8, MacAddr)>,
+    ) -> PacketTemplate {
+        let mut header = [0u8; ICMPV6_MAX_HEADER];
+        header[0] = msg_type;
+        header[4] = flags;
+        header[8..icmpv6::ND_LEN].copy_from_slice(&target.octets());
+        let mut len = icmpv6::ND_LEN;
+        if let Some((option_type, mac)) = option {
+            // Cannot fail: the header array has room for one option.
+            len += icmpv6::emit_link_addr_option(&mut header[len..], option_type, mac).unwrap_or(0);
+        }
+        self.finish(
+            IpProtocol::Icmpv6,
+            Top::Icmpv6 {
+                header,
+                len: len as u8,
+            },
+        )
     }
 
-    /// Opaque payload of `protocol` (the payload passed to `write`).
-    pub fn protocol(self, protocol: IpProtocol) -> PacketTemplate {
-        self.finish(protocol, Top::Raw)
+    /// ICMPv6 echo request; the payload is the echo data.
+    pub fn icmpv6_echo_request(self, ident: u16, seq_no: u16) -> PacketTemplate {
+        self.icmp(128, 0, words(ident, seq_no))
+    }
+
+    /// ICMPv6 echo reply; the payload is the echo data.
+    pub fn icmpv6_echo_reply(self, ident: u16, seq_no: u16) -> PacketTemplate {
+        self.icmp(129, 0, words(ident, seq_no))
+    }
+
+    /// ICMPv6 destination unreachable (codes in [`icmpv6::unreachable`]);
+    /// the payload is the quoted packet.
+    pub fn icmpv6_dst_unreachable(self, code: u8) -> PacketTemplate {
+        self.icmp(1, code, [0; 4])
+    }
+
+    /// ICMPv6 packet too big; the payload is the quoted packet.
+    pub fn icmpv6_packet_too_big(self, mtu: u32) -> PacketTemplate {
+        self.icmp(2, 0, mtu.to_be_bytes())
+    }
+
+    /// ICMPv6 time exceeded (codes in [`icmpv6::time_exceeded`]).
+    pub fn icmpv6_time_exceeded(self, code: u8) -> PacketTemplate {
+        self.icmp(3, code, [0; 4])
+    }
+
+    /// ICMPv6 parameter problem pointing at byte `pointer`.
+    pub fn icmpv6_param_problem(self, code: u8, pointer: u32) -> PacketTemplate {
+        self.icmp(4, code, pointer.to_be_bytes())
+    }
+
+    /// Neighbor solicitation for `target`, with a source link-layer address
+    /// option when `source_mac` is given; the payload is further options.
+    pub fn icmpv6_neighbor_solicit(
+        self,
+        target: Ipv6Addr,
+        source_mac: Option<MacAddr>,
+    ) -> PacketTemplate {
+        let option = source_mac.map(|m| (icmpv6::nd_option::SOURCE_LINK_ADDR, m));
+        self.neighbor(135, 0, target, option)
+    }
+
+    /// Neighbor advertisement for `target` with [`icmpv6::na_flags`] (only
+    /// the R/S/O bits are kept), with a target link-layer address option
+    /// when `target_mac` is given.
+    pub fn icmpv6_neighbor_advert(
+        self,
+        flags: u8,
+        target: Ipv6Addr,
+        target_mac: Option<MacAddr>,
+    ) -> PacketTemplate {
+        let option = target_mac.map(|m| (icmpv6::nd_option::TARGET_LINK_ADDR, m));
+        self.neighbor(136, flags & 0xe0, target, option)
+    }
+
+    /// Any ICMPv6 message, from raw header fields.
+    pub fn icmpv6_raw(self, msg_type: u8, code: u8, rest: [u8; 4]) -> PacketTemplate {
+        self.icmp(msg_type, code, rest)
     }
 }
+
+fn words(a: u16, b: u16) -> [u8; 4] {
+    let (a, b) = (a.to_be_bytes(), b.to_be_bytes());
+    [a[0], a[1], b[0], b[1]]
+}
+
+/// ND header (24) plus one link-layer address option (8).
+const ICMPV6_MAX_HEADER: usize = icmpv6::ND_LEN + 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Net {
     /// No IP layer: an opaque payload of this EtherType.
     Raw(EtherType),
+    Arp(ArpRepr),
     Ipv4(Ipv4Repr),
+    Ipv6(Ipv6Repr),
+}
+
+impl Net {
+    fn ethertype(&self) -> EtherType {
+        match self {
+            Net::Raw(ethertype) => *ethertype,
+            Net::Arp(_) => EtherType::Arp,
+            Net::Ipv4(_) => EtherType::Ipv4,
+            Net::Ipv6(_) => EtherType::Ipv6,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Net::Raw(_) => 0,
+            Net::Arp(_) => arp::ETHERNET_IPV4_LEN,
+            Net::Ipv4(_) => ipv4::HEADER_LEN,
+            Net::Ipv6(_) => ipv6::HEADER_LEN,
+        }
+    }
 }
 
 /// TCP header fields with inline option storage (no allocation).
@@ -265,6 +590,25 @@ enum Top {
         dst_port: u16,
     },
     Tcp(TcpHeader),
+    /// Complete header, checksum zero.
+    Icmpv4([u8; icmpv4::HEADER_LEN]),
+    /// Header (and ND body and option) bytes, checksum zero.
+    Icmpv6 {
+        header: [u8; ICMPV6_MAX_HEADER],
+        len: u8,
+    },
+}
+
+impl Top {
+    fn len(&self) -> usize {
+        match self {
+            Top::Raw => 0,
+            Top::Udp { .. } => udp::HEADER_LEN,
+            Top::Tcp(t) => t.repr().header_len(),
+            Top::Icmpv4(_) => icmpv4::HEADER_LEN,
+            Top::Icmpv6 { len, .. } => usize::from(*len),
+        }
+    }
 }
 
 /// A complete description of a packet's headers. Write it with a payload
@@ -277,28 +621,9 @@ pub struct PacketTemplate {
 }
 
 impl PacketTemplate {
-    fn link_len(&self) -> usize {
-        self.link.map_or(0, |l| l.len())
-    }
-
-    fn net_len(&self) -> usize {
-        match self.net {
-            Net::Raw(_) => 0,
-            Net::Ipv4(_) => ipv4::HEADER_LEN,
-        }
-    }
-
-    fn top_len(&self) -> usize {
-        match &self.top {
-            Top::Raw => 0,
-            Top::Udp { .. } => udp::HEADER_LEN,
-            Top::Tcp(t) => t.repr().header_len(),
-        }
-    }
-
     /// Length of all headers (where the payload starts).
     pub fn header_len(&self) -> usize {
-        self.link_len() + self.net_len() + self.top_len()
+        self.link.map_or(0, |l| l.len()) + self.net.len() + self.top.len()
     }
 
     /// Length of the packet with `payload_len` bytes of payload.
@@ -317,31 +642,46 @@ impl PacketTemplate {
 
     /// Writes the headers in front of a payload already at
     /// `buf[self.header_len()..][..payload_len]`; returns the packet length.
+    /// Fails (writing nothing) if `buf` is too small or a length field would
+    /// overflow.
     pub fn write_in_place(&self, buf: &mut [u8], payload_len: usize) -> Result<usize, Error> {
         let total = self.size(payload_len);
         ensure_room(buf, total)?;
+        let link_len = self.link.map_or(0, |l| l.len());
+        let net_len = self.net.len();
+        let upper_len = total - link_len - net_len;
+        // Validate every length before writing anything.
+        let ip_payload_len = match self.net {
+            Net::Ipv4(_) => Some(upper_len + ipv4::HEADER_LEN),
+            Net::Ipv6(_) => Some(upper_len),
+            Net::Raw(_) | Net::Arp(_) => None,
+        };
+        if ip_payload_len.is_some_and(|l| l > usize::from(u16::MAX)) {
+            return Err(malformed(
+                "builder",
+                "IP packet longer than its length field allows",
+            ));
+        }
         let buf = &mut buf[..total];
-        let link_len = self.link_len();
         let (link_buf, rest) = buf.split_at_mut(link_len);
         if let Some(link) = &self.link {
-            let ethertype = match self.net {
-                Net::Raw(ethertype) => ethertype,
-                Net::Ipv4(_) => EtherType::Ipv4,
-            };
-            link.emit(link_buf, ethertype);
+            link.emit(link_buf, self.net.ethertype());
         }
-        let net_len = self.net_len();
-        let upper_len = rest.len() - net_len;
         let (net_buf, upper) = rest.split_at_mut(net_len);
         let (src, dst): (IpAddr, IpAddr) = match self.net {
-            Net::Raw(_) => {
-                // Nothing to checksum against: only raw payloads get here.
+            Net::Raw(_) => return Ok(total),
+            Net::Arp(repr) => {
+                repr.emit(&mut ArpPacket::new_unchecked(net_buf))?;
                 return Ok(total);
             }
             Net::Ipv4(mut ip) => {
-                ip.payload_len = u16::try_from(upper_len)
-                    .map_err(|_| malformed(ipv4::Ipv4::NAME, "packet longer than 65535 bytes"))?;
-                ip.emit(&mut Ipv4Packet::new_unchecked(&mut *net_buf))?;
+                ip.payload_len = upper_len as u16;
+                ip.emit(&mut Ipv4Packet::new_unchecked(net_buf))?;
+                (ip.src_addr.into(), ip.dst_addr.into())
+            }
+            Net::Ipv6(mut ip) => {
+                ip.payload_len = upper_len as u16;
+                ip.emit(&mut Ipv6Packet::new_unchecked(net_buf))?;
                 (ip.src_addr.into(), ip.dst_addr.into())
             }
         };
@@ -353,14 +693,25 @@ impl PacketTemplate {
                     dst_port: *dst_port,
                     payload_len: (upper_len - udp::HEADER_LEN) as u16,
                 };
-                let mut packet = UdpPacket::new_unchecked(&mut *upper);
+                let mut packet = UdpPacket::new_unchecked(upper);
                 repr.emit(&mut packet)?;
                 packet.fill_checksum(src, dst);
             }
             Top::Tcp(t) => {
-                let mut packet = TcpPacket::new_unchecked(&mut *upper);
+                let mut packet = TcpPacket::new_unchecked(upper);
                 t.repr().emit(&mut packet)?;
                 packet.fill_checksum(src, dst);
+            }
+            Top::Icmpv4(header) => {
+                upper[..header.len()].copy_from_slice(header);
+                Icmpv4Packet::new_unchecked(upper).fill_checksum();
+            }
+            Top::Icmpv6 { header, len } => {
+                let len = usize::from(*len);
+                upper[..len].copy_from_slice(&header[..len]);
+                if let (IpAddr::V6(src), IpAddr::V6(dst)) = (src, dst) {
+                    Icmpv6Packet::new_unchecked(upper).fill_checksum(src, dst);
+                }
             }
         }
         Ok(total)
@@ -466,6 +817,170 @@ mod tests {
             Err(Error::Malformed { .. })
         ));
         assert_eq!(template.write_in_place(&mut big, 65_507), Ok(65_535));
+    }
+
+    #[test]
+    fn qinq_ipv6_udp_agrees_with_etherparse() {
+        let (s6, d6): (Ipv6Addr, Ipv6Addr) = (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        );
+        let template = PacketBuilder::ethernet(A, B)
+            .vlan_tag(EtherType::QinQ, 5, true, 100)
+            .unwrap()
+            .vlan(200)
+            .unwrap()
+            .ipv6(s6, d6, 7)
+            .traffic_class(0xb8)
+            .flow_label(0x12345)
+            .udp(546, 547);
+        let mut buf = [0u8; 128];
+        let len = template.write(&mut buf, b"dhcp").unwrap();
+        assert_eq!(len, 14 + 8 + 40 + 8 + 4);
+        assert_eq!(&buf[12..14], &[0x88, 0xa8]);
+        let headers = PacketHeaders::from_ethernet_slice(&buf[..len]).unwrap();
+        assert_eq!(headers.link_exts.len(), 2);
+        let etherparse::LinkExtHeader::Vlan(outer) = &headers.link_exts[0] else {
+            panic!()
+        };
+        let etherparse::LinkExtHeader::Vlan(inner) = &headers.link_exts[1] else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                outer.vlan_id.value(),
+                outer.pcp.value(),
+                outer.drop_eligible_indicator
+            ),
+            (100, 5, true)
+        );
+        assert_eq!(inner.vlan_id.value(), 200);
+        let Some(NetHeaders::Ipv6(ip, _)) = headers.net else {
+            panic!("not ipv6")
+        };
+        assert_eq!(
+            (
+                ip.traffic_class,
+                ip.flow_label.value(),
+                ip.hop_limit,
+                ip.payload_length
+            ),
+            (0xb8, 0x12345, 7, 12)
+        );
+        let Some(TransportHeader::Udp(udp)) = headers.transport else {
+            panic!("not udp")
+        };
+        assert_eq!(udp.checksum, udp.calc_checksum_ipv6(&ip, b"dhcp").unwrap());
+        assert!(matches!(
+            PacketBuilder::ethernet(A, B).vlan(4096),
+            Err(Error::Malformed { header: "vlan", .. })
+        ));
+        let mut five = PacketBuilder::ethernet(A, B);
+        for _ in 0..MAX_VLAN_TAGS {
+            five = five.vlan(1).unwrap();
+        }
+        assert!(five.vlan(1).is_err());
+    }
+
+    #[test]
+    fn icmp_checksums_agree_with_etherparse() {
+        let mut buf = [0u8; 256];
+        let len = PacketBuilder::ethernet(A, B)
+            .ipv4(SRC, DST, 64)
+            .icmpv4_echo_request(0x42, 7)
+            .write(&mut buf, b"0123456789")
+            .unwrap();
+        let headers = PacketHeaders::from_ethernet_slice(&buf[..len]).unwrap();
+        let Some(TransportHeader::Icmpv4(icmp)) = headers.transport else {
+            panic!("not icmp")
+        };
+        let mut expected = icmp.clone();
+        expected.update_checksum(b"0123456789");
+        assert_eq!(icmp.checksum, expected.checksum);
+        assert!(matches!(
+            icmp.icmp_type,
+            etherparse::Icmpv4Type::EchoRequest(etherparse::IcmpEchoHeader { id: 0x42, seq: 7 })
+        ));
+
+        let (s6, d6): (Ipv6Addr, Ipv6Addr) =
+            ("fe80::1".parse().unwrap(), "fe80::2".parse().unwrap());
+        for template in [
+            PacketBuilder::ipv6(s6, d6, 64).icmpv6_echo_request(1, 2),
+            PacketBuilder::ipv6(s6, d6, 64).icmpv6_packet_too_big(1280),
+            PacketBuilder::ipv6(s6, d6, 255).icmpv6_neighbor_solicit(d6, Some(A)),
+            PacketBuilder::ipv6(s6, d6, 255).icmpv6_neighbor_advert(0xe0, s6, Some(A)),
+        ] {
+            let len = template.write(&mut buf, b"data").unwrap();
+            let headers = PacketHeaders::from_ip_slice(&buf[..len]).unwrap();
+            let Some(TransportHeader::Icmpv6(icmp)) = headers.transport else {
+                panic!("not icmpv6")
+            };
+            let mut expected = icmp.clone();
+            expected
+                .update_checksum(s6.octets(), d6.octets(), headers.payload.slice())
+                .unwrap();
+            assert_eq!(icmp.checksum, expected.checksum, "{template:?}");
+            let ours = Icmpv6Packet::new_checked(&buf[40..len]).unwrap();
+            assert!(ours.verify_checksum(s6, d6));
+        }
+    }
+
+    #[test]
+    fn icmp_error_in_place() {
+        // An ICMP error quoting a packet already copied into place.
+        let template = PacketBuilder::ethernet(A, B)
+            .ipv4(DST, SRC, 64)
+            .icmpv4_time_exceeded(crate::icmpv4::time_exceeded::TTL);
+        let mut buf = [0u8; 128];
+        let quoted = [0x45u8; 28];
+        let at = template.header_len();
+        buf[at..at + 28].copy_from_slice(&quoted);
+        let len = template.write_in_place(&mut buf, 28).unwrap();
+        let icmp = crate::Icmpv4Packet::new_checked(&buf[34..len]).unwrap();
+        assert!(icmp.verify_checksum());
+        assert_eq!(icmp.payload(), &quoted);
+        let repr = crate::Icmpv4Repr::parse(&icmp).unwrap();
+        assert_eq!(
+            repr,
+            crate::Icmpv4Repr::TimeExceeded {
+                code: 0,
+                data: &quoted
+            }
+        );
+    }
+
+    #[test]
+    fn arp_request_and_reply() {
+        let mut buf = [0u8; 64];
+        let len = PacketBuilder::ethernet(A, MacAddr::BROADCAST)
+            .vlan(10)
+            .unwrap()
+            .arp_request(SRC, DST)
+            .write(&mut buf, &[])
+            .unwrap();
+        assert_eq!(len, 14 + 4 + 28);
+        let arp = ArpPacket::new_checked(&buf[18..len]).unwrap();
+        let repr = ArpRepr::parse(&arp).unwrap();
+        assert_eq!(repr, ArpRepr::request(A, SRC, DST));
+        let len = PacketBuilder::ethernet(B, A)
+            .arp_reply(DST, A, SRC)
+            .write(&mut buf, &[])
+            .unwrap();
+        let headers = PacketHeaders::from_ethernet_slice(&buf[..len]).unwrap();
+        let Some(NetHeaders::Arp(arp)) = headers.net else {
+            panic!("not arp")
+        };
+        let arp = arp.try_eth_ipv4().unwrap();
+        assert_eq!(arp.operation, etherparse::ArpOperation::REPLY);
+        assert_eq!(
+            (
+                arp.sender_mac,
+                arp.sender_ipv4,
+                arp.target_mac,
+                arp.target_ipv4
+            ),
+            (B.0, DST.octets(), A.0, SRC.octets())
+        );
     }
 
     #[test]

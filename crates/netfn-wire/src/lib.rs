@@ -16,21 +16,31 @@ mod bytes;
 mod carries;
 mod error;
 
+pub mod arp;
 pub mod builder;
 pub mod checksum;
 pub mod ethernet;
+pub mod icmpv4;
+pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv6;
 pub mod tcp;
 pub mod udp;
+pub mod vlan;
 
-pub use builder::{EthernetBuilder, Ipv4Builder, PacketBuilder, PacketTemplate};
+pub use arp::{Arp, ArpOperation, ArpPacket, ArpRepr};
+pub use builder::{EthernetBuilder, Ipv4Builder, Ipv6Builder, PacketBuilder, PacketTemplate};
 pub use error::Error;
 pub use ethernet::{EtherType, Ethernet, EthernetFrame, EthernetRepr, MacAddr, MacAddrParseError};
+pub use icmpv4::{Icmpv4, Icmpv4Message, Icmpv4Packet, Icmpv4Repr};
+pub use icmpv6::{Icmpv6, Icmpv6Message, Icmpv6Packet, Icmpv6Repr};
 pub use ipv4::{IpProtocol, Ipv4, Ipv4Packet, Ipv4Repr};
+pub use ipv6::{Ipv6, Ipv6FragmentInfo, Ipv6Packet, Ipv6Repr};
 pub use tcp::{
     SackBlocks, Tcp, TcpFlags, TcpFlagsParseError, TcpOption, TcpOptions, TcpPacket, TcpRepr,
 };
 pub use udp::{Udp, UdpPacket, UdpRepr};
+pub use vlan::{Vlan, VlanRepr, VlanTag};
 
 /// Where a validated header ends, relative to the start of the buffer it was
 /// checked in.
