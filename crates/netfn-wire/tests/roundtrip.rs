@@ -75,7 +75,7 @@ proptest! {
     fn ethernet(src in mac(), dst in mac(), ethertype in ethertype(), payload in bytes(20)) {
         let repr = EthernetRepr { src_addr: src, dst_addr: dst, ethertype };
         let mut buf = vec![0u8; repr.buffer_len(payload.len())];
-        repr.emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
+        repr.emit(&mut EthernetFrame::new_unchecked(&mut buf[..])).unwrap();
         let frame = EthernetFrame::new_checked(&buf[..]).unwrap();
         prop_assert_eq!(EthernetRepr::parse(&frame).unwrap(), repr);
     }
