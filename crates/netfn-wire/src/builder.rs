@@ -95,7 +95,8 @@ impl Link {
             dst_addr: self.dst,
             ethertype: first,
         };
-        repr.emit(&mut EthernetFrame::new_unchecked(&mut *buf));
+        // The caller sized `buf` with `len()`, so this cannot fail.
+        let _ = repr.emit(&mut EthernetFrame::new_unchecked(&mut *buf));
         let mut at = ethernet::HEADER_LEN;
         for (i, &(_, tci)) in tags.iter().enumerate() {
             let inner = tags.get(i + 1).map_or(ethertype, |&(tpid, _)| tpid);
@@ -328,7 +329,7 @@ impl Ipv4Builder {
         self.icmp(0, 0, words(ident, seq_no))
     }
 
-    /// ICMP destination unreachable (codes in [`icmpv4::unreachable`]); the
+    /// ICMP destination unreachable (codes in [`icmpv4::unreachable`](mod@icmpv4::unreachable)); the
     /// payload is the quoted datagram. `next_hop_mtu` is for code 4.
     pub fn icmpv4_dst_unreachable(self, code: u8, next_hop_mtu: u16) -> PacketTemplate {
         self.icmp(3, code, words(0, next_hop_mtu))
@@ -441,7 +442,7 @@ impl Ipv6Builder {
         self.icmp(129, 0, words(ident, seq_no))
     }
 
-    /// ICMPv6 destination unreachable (codes in [`icmpv6::unreachable`]);
+    /// ICMPv6 destination unreachable (codes in [`icmpv6::unreachable`](mod@icmpv6::unreachable));
     /// the payload is the quoted packet.
     pub fn icmpv6_dst_unreachable(self, code: u8) -> PacketTemplate {
         self.icmp(1, code, [0; 4])

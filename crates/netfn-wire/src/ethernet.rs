@@ -297,11 +297,17 @@ impl EthernetRepr {
         HEADER_LEN + payload_len
     }
 
-    /// Writes the header into `frame` (at least [`HEADER_LEN`] bytes).
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, frame: &mut EthernetFrame<T>) {
+    /// Writes the header into `frame`; fails if it is shorter than
+    /// [`HEADER_LEN`].
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        frame: &mut EthernetFrame<T>,
+    ) -> Result<(), Error> {
+        crate::bytes::ensure_room(frame.as_bytes(), HEADER_LEN)?;
         frame.set_dst_addr(self.dst_addr);
         frame.set_src_addr(self.src_addr);
         frame.set_ethertype(self.ethertype);
+        Ok(())
     }
 }
 
@@ -347,7 +353,7 @@ mod tests {
         };
         let mut buf = [0u8; 14];
         let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
-        repr.emit(&mut frame);
+        repr.emit(&mut frame).unwrap();
         assert_eq!(&buf[12..14], &[0x88, 0xcc]);
         let frame = EthernetFrame::new_checked(&buf[..]).unwrap();
         assert_eq!(EthernetRepr::parse(&frame).unwrap(), repr);

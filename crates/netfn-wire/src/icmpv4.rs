@@ -297,7 +297,7 @@ pub enum Icmpv4Repr<'a> {
         /// Echo data.
         data: &'a [u8],
     },
-    /// Destination unreachable; see [`unreachable`] for codes.
+    /// Destination unreachable; see [`unreachable`](mod@unreachable) for codes.
     DstUnreachable {
         /// Code.
         code: u8,

@@ -314,7 +314,7 @@ pub enum Icmpv6Repr<'a> {
         /// Echo data.
         data: &'a [u8],
     },
-    /// Destination unreachable; see [`unreachable`].
+    /// Destination unreachable; see [`unreachable`](mod@unreachable).
     DstUnreachable {
         /// Code.
         code: u8,

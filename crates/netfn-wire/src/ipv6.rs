@@ -72,6 +72,10 @@ fn walk(packet: &[u8]) -> Result<Walk, Error> {
                 let Some(&ah_len) = packet.get(offset + 1) else {
                     return Err(truncated(NAME, offset + 2, packet.len()));
                 };
+                // 12 bytes (next, length, reserved, SPI, sequence) at least.
+                if ah_len == 0 {
+                    return Err(malformed(NAME, "AH payload length 0"));
+                }
                 (usize::from(ah_len) + 2) * 4
             }
             _ => {

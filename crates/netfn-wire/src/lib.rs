@@ -11,6 +11,7 @@
 //! The [`Header`] and [`Carries`] traits let `netfn-core` parse a typed
 //! header stack: `Ethernet` carries `Ipv4`, `Ipv4` carries `Tcp`, and so on.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod bytes;
 mod carries;
