@@ -52,6 +52,13 @@ pub trait Port: Any {
         0
     }
 
+    /// True for ports that only give back what the graph sent them (a
+    /// queue): such a source never ends a run by itself, and counts as done
+    /// once it holds nothing.
+    fn is_internal(&self) -> bool {
+        false
+    }
+
     /// Reason counted for packets `send` could not take.
     fn overflow_reason(&self) -> DropReason {
         DropReason::TxFull

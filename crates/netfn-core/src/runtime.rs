@@ -789,9 +789,14 @@ impl Runtime {
 
     /// True when every source is exhausted and no port holds packets.
     pub fn is_drained(&self) -> bool {
-        self.sources.iter().all(|&s| self.nodes[s].exhausted)
-            && self.nodes.iter().all(|n| match &n.element {
-                Element::Port(p) => p.pending() == 0,
+        self.nodes
+            .iter()
+            .enumerate()
+            .all(|(id, n)| match &n.element {
+                Element::Port(p) => {
+                    p.pending() == 0
+                        && (n.exhausted || p.is_internal() || !self.sources.contains(&id))
+                }
                 _ => true,
             })
     }

@@ -4,13 +4,13 @@
 use netfn_core::config::{Arity, Build, ConfigError, ElementSpec, ParamSpec, ParamType, Params};
 use netfn_core::ops::{self, Op, Stop, Terminal};
 use netfn_core::{Batch, Ctx, DropReason, Nf};
-use netfn_wire::Ipv4;
+use netfn_wire::{Ipv4, Ipv6};
 
-/// Decrements the IPv4 TTL (incremental checksum, RFC 1624); drops packets
-/// whose TTL is 1 or less (`ttl-exceeded`). Packets that are not IPv4 pass
-/// unchanged.
+/// Decrements the IPv4 TTL (incremental checksum, RFC 1624) or the IPv6
+/// hop limit; drops packets that arrive with 1 or less (`ttl-exceeded`).
+/// Other packets pass unchanged.
 pub fn ttl() -> impl Nf {
-    ops::ethernet()
+    let v4 = ops::ethernet()
         .parse_or_skip::<Ipv4>()
         .try_transform(|ip, _| {
             if ip.header().ttl() <= 1 {
@@ -19,8 +19,18 @@ pub fn ttl() -> impl Nf {
             ip.header_mut().decrement_ttl();
             Ok(())
         })
-        .done()
-        .compose()
+        .done();
+    let v6 = ops::ethernet()
+        .parse_or_skip::<Ipv6>()
+        .try_transform(|ip, _| {
+            if ip.header().hop_limit() <= 1 {
+                return Err(Stop::from(DropReason::TtlExceeded));
+            }
+            ip.header_mut().decrement_hop_limit();
+            Ok(())
+        })
+        .done();
+    v4.or(v6).compose()
 }
 
 /// Swaps source and destination MAC addresses (reflects frames back).
@@ -103,7 +113,7 @@ fn no_params(_: &Params) -> Result<(), ConfigError> {
 pub static SPECS: [ElementSpec; 5] = [
     ElementSpec {
         kind: "ttl",
-        doc: "Decrement the IPv4 TTL with an incremental checksum; drop at TTL <= 1",
+        doc: "Decrement the IPv4 TTL (incremental checksum) or IPv6 hop limit; drop at <= 1",
         params: &[],
         inputs: Arity::Exactly(1),
         outputs: Arity::Exactly(1),
@@ -194,6 +204,30 @@ mod tests {
             out.drop_reasons(),
             vec![DropReason::Malformed, DropReason::Malformed]
         );
+    }
+
+    #[test]
+    fn ttl_decrements_ipv6_hop_limit() {
+        let frame = |hl| {
+            let t =
+                PacketBuilder::ethernet(MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2]))
+                    .ipv6("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap(), hl)
+                    .udp(1, 2);
+            let mut buf = vec![0; t.size(4)];
+            t.write(&mut buf, &[1, 2, 3, 4]).unwrap();
+            buf
+        };
+        let mut h = Harness::new(ttl());
+        let out = h.process_bytes(0, &[&frame(64), &frame(1)]);
+        let fwd = out.on(0);
+        assert_eq!(fwd.len(), 1);
+        assert_eq!(
+            netfn_wire::Ipv6Packet::new_checked(&fwd[0][14..])
+                .unwrap()
+                .hop_limit(),
+            63
+        );
+        assert_eq!(out.drop_reasons(), vec![DropReason::TtlExceeded]);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! (patching the checksum incrementally), and applies a token-bucket rate.
 //!
 //! Frame sizes count the Ethernet frame without FCS (what a capture shows);
-//! a frame is never smaller than its headers.
+//! a frame is never smaller than its headers (plus 8 payload bytes when
+//! stamping sequence numbers).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -101,7 +102,10 @@ impl GeneratorConfig {
         c.tcp = p.int("tcp")? as u32;
         c.icmp = p.int("icmp")? as u32;
         if c.udp + c.tcp + c.icmp == 0 {
-            return Err(ConfigError::param("udp", "at least one of udp, tcp, icmp needs a weight above 0"));
+            return Err(ConfigError::param(
+                "udp",
+                "at least one of udp, tcp, icmp needs a weight above 0",
+            ));
         }
         c.ipv6_percent = p.int("ipv6")? as u32;
         c.seed = p.int("seed")? as u64;
@@ -147,8 +151,10 @@ struct Template {
     start: u32,
     header_len: u16,
     payload_len: u16,
-    /// Offset of the transport checksum in the frame (0: none).
+    /// Offset of the transport checksum in the frame.
     csum_offset: u16,
+    /// UDP sends a computed checksum of 0 as 0xffff (0 means "none").
+    udp: bool,
 }
 
 /// The generator port.
@@ -175,13 +181,16 @@ impl Generator {
         }
         let max_size = config.sizes.iter().map(|(s, _)| *s).max().unwrap_or(64);
         if max_size > 9216 {
-            return Err(ConfigError::param("size", format!("{max_size} bytes is above the 9216-byte maximum")));
+            return Err(ConfigError::param(
+                "size",
+                format!("{max_size} bytes is above the 9216-byte maximum"),
+            ));
         }
         let mut rng = fastrand::Rng::with_seed(config.seed);
-        let pattern: Vec<u8> = (0..max_size).map(|i| (i % 251) as u8).collect();
+        let pattern: Vec<u8> = (0..max_size.max(8)).map(|i| (i % 251) as u8).collect();
         let mut arena = Vec::new();
         let mut templates = Vec::new();
-        let mut scratch = vec![0u8; max_size + 128];
+        let mut scratch = vec![0u8; max_size + 256];
         let total_weight = config.udp + config.tcp + config.icmp;
         for flow in 0..config.flows {
             let pick = rng.u32(0..total_weight);
@@ -198,20 +207,24 @@ impl Generator {
             for &(size, _) in &config.sizes {
                 let template = flow_template(&config, flow, proto, ipv6, sport, dport, rng.u32(..));
                 let header_len = template.header_len();
-                let payload_len = size.saturating_sub(header_len);
+                // A sequence number needs 8 payload bytes, even if the frame grows.
+                let payload_len =
+                    size.saturating_sub(header_len)
+                        .max(if config.sequence { 8 } else { 0 });
                 let len = template
                     .write(&mut scratch, &pattern[..payload_len])
                     .map_err(|e| ConfigError::new(format!("cannot build template: {e}")))?;
-                let csum_offset = match (proto, ipv6) {
-                    (Proto::Udp, _) => header_len - 8 + 6,
-                    (Proto::Tcp, _) => header_len - 20 + 16,
-                    (Proto::Icmp, _) => header_len - 8 + 2,
+                let csum_offset = match proto {
+                    Proto::Udp => header_len - 8 + 6,
+                    Proto::Tcp => header_len - 20 + 16,
+                    Proto::Icmp => header_len - 8 + 2,
                 };
                 templates.push(Template {
                     start: arena.len() as u32,
                     header_len: header_len as u16,
                     payload_len: (len - header_len) as u16,
                     csum_offset: csum_offset as u16,
+                    udp: proto == Proto::Udp,
                 });
                 arena.extend_from_slice(&scratch[..header_len]);
             }
@@ -237,7 +250,17 @@ impl Generator {
                 (flow * n_sizes + size_index) as u32
             })
             .collect();
-        Ok(Generator { config, arena, templates, schedule, pattern, next: 0, sent: 0, tokens: 0.0, last_refill: None })
+        Ok(Generator {
+            config,
+            arena,
+            templates,
+            schedule,
+            pattern,
+            next: 0,
+            sent: 0,
+            tokens: 0.0,
+            last_refill: None,
+        })
     }
 
     pub fn from_params(p: &Params) -> Result<Generator, ConfigError> {
@@ -281,9 +304,15 @@ fn flow_template(
 ) -> PacketTemplate {
     let eth = PacketBuilder::ethernet(c.src_mac, c.dst_mac);
     let (src, dst) = if ipv6 {
-        (IpAddr::V6(host6(c.src6, flow)), IpAddr::V6(host6(c.dst6, flow.wrapping_mul(7))))
+        (
+            IpAddr::V6(host6(c.src6, flow)),
+            IpAddr::V6(host6(c.dst6, flow.wrapping_mul(7))),
+        )
     } else {
-        (IpAddr::V4(host4(c.src, flow)), IpAddr::V4(host4(c.dst, flow.wrapping_mul(7))))
+        (
+            IpAddr::V4(host4(c.src, flow)),
+            IpAddr::V4(host4(c.dst, flow.wrapping_mul(7))),
+        )
     };
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
@@ -306,15 +335,30 @@ fn flow_template(
     }
 }
 
+/// The `index`-th host address of a prefix (wrapping), skipping the network
+/// and broadcast addresses where the prefix has room.
 fn host4(net: Ipv4Net, index: u32) -> Ipv4Addr {
-    let hosts = (!u32::from(net.netmask())).max(1);
-    // Skip the network address (index 0 within the prefix) where possible.
-    Ipv4Addr::from(u32::from(net.network()) | (index % hosts).saturating_add(u32::from(hosts > 1)).min(hosts))
+    let size = 1u64 << (32 - net.prefix_len());
+    let base = u64::from(u32::from(net.network()));
+    let offset = if size <= 2 {
+        u64::from(index) % size
+    } else {
+        1 + u64::from(index) % (size - 2)
+    };
+    Ipv4Addr::from((base + offset) as u32)
 }
 
 fn host6(net: Ipv6Net, index: u32) -> Ipv6Addr {
-    let hosts = !u128::from(net.netmask());
-    Ipv6Addr::from(u128::from(net.network()) | (u128::from(index) % hosts.max(1)) + 1)
+    let size = 1u128
+        .checked_shl(128 - u32::from(net.prefix_len()))
+        .unwrap_or(u128::MAX);
+    let base = u128::from(net.network());
+    let offset = if size <= 2 {
+        u128::from(index) % size
+    } else {
+        1 + u128::from(index) % (size - 1)
+    };
+    Ipv6Addr::from(base + offset)
 }
 
 impl Port for Generator {
@@ -325,17 +369,24 @@ impl Port for Generator {
         }
         for _ in 0..n {
             let t = self.templates[self.schedule[self.next] as usize];
-            let Some(mut pkt) = ctx.pool.alloc() else { break };
+            let Some(mut pkt) = ctx.pool.alloc() else {
+                break;
+            };
             self.next = (self.next + 1) % self.schedule.len();
             let (hl, pl) = (t.header_len as usize, t.payload_len as usize);
-            let Ok(buf) = pkt.extend_back(hl + pl) else { break };
+            let Ok(buf) = pkt.extend_back(hl + pl) else {
+                break;
+            };
             buf[..hl].copy_from_slice(&self.arena[t.start as usize..t.start as usize + hl]);
             buf[hl..].copy_from_slice(&self.pattern[..pl]);
             if self.config.sequence && pl >= 8 {
                 let seq = self.sent.to_be_bytes();
                 let off = t.csum_offset as usize;
                 let old = u16::from_be_bytes([buf[off], buf[off + 1]]);
-                let new = checksum::update_bytes(old, &self.pattern[..8], &seq);
+                let mut new = checksum::update_bytes(old, &self.pattern[..8], &seq);
+                if t.udp && new == 0 {
+                    new = 0xffff;
+                }
                 buf[off..off + 2].copy_from_slice(&new.to_be_bytes());
                 buf[hl..hl + 8].copy_from_slice(&seq);
             }

@@ -2,9 +2,9 @@
 //! or at its recorded pace times `speed`), `pcap_out` records what reaches
 //! it. The format of an input is detected from its magic number.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -41,13 +41,19 @@ fn sniff(mut r: Box<dyn Read>) -> io::Result<(Format, Box<dyn Read>)> {
             n => got += n,
         }
     }
-    let format = if magic == PCAPNG_MAGIC { Format::PcapNg } else { Format::Pcap };
+    let format = if magic == PCAPNG_MAGIC {
+        Format::PcapNg
+    } else {
+        Format::Pcap
+    };
     let head = io::Cursor::new(magic[..got].to_vec());
     Ok((format, Box::new(head.chain(r))))
 }
 
 fn open_reader(input: Box<dyn Read>, name: &str) -> Result<Reader, ConfigError> {
-    let bad = |e: &dyn std::fmt::Display| ConfigError::param("file", format!("{name}: not a pcap or pcapng capture: {e}"));
+    let bad = |e: &dyn std::fmt::Display| {
+        ConfigError::param("file", format!("{name}: not a pcap or pcapng capture: {e}"))
+    };
     let (format, input) = sniff(input).map_err(|e| bad(&e))?;
     let reader = match format {
         Format::Pcap => {
@@ -56,7 +62,9 @@ fn open_reader(input: Box<dyn Read>, name: &str) -> Result<Reader, ConfigError> 
             if link != DataLink::ETHERNET {
                 return Err(ConfigError::param(
                     "file",
-                    format!("{name}: link type {link:?} is not supported; netfn reads Ethernet captures"),
+                    format!(
+                        "{name}: link type {link:?} is not supported; netfn reads Ethernet captures"
+                    ),
                 ));
             }
             Reader::Pcap(r)
@@ -88,16 +96,23 @@ pub struct PcapSource {
 
 impl std::fmt::Debug for PcapSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PcapSource").field("path", &self.path).field("read", &self.read).finish()
+        f.debug_struct("PcapSource")
+            .field("path", &self.path)
+            .field("read", &self.read)
+            .finish()
     }
 }
 
 impl PcapSource {
     /// Opens a capture file.
     pub fn open(path: &Path) -> Result<PcapSource, ConfigError> {
-        let file = File::open(path)
-            .map_err(|e| ConfigError::param("file", format!("cannot open {}: {e}", path.display())))?;
-        let reader = open_reader(Box::new(BufReader::with_capacity(1 << 16, file)), &path.display().to_string())?;
+        let file = File::open(path).map_err(|e| {
+            ConfigError::param("file", format!("cannot open {}: {e}", path.display()))
+        })?;
+        let reader = open_reader(
+            Box::new(BufReader::with_capacity(1 << 16, file)),
+            &path.display().to_string(),
+        )?;
         Ok(PcapSource::with_reader(Some(path.to_path_buf()), reader))
     }
 
@@ -153,8 +168,12 @@ impl PcapSource {
                     None => false,
                 },
                 Reader::PcapNg(r) => match r.next_block() {
-                    Some(Ok(Block::EnhancedPacket(p))) => return Some(f(&mut self.epoch, p.timestamp, &p.data)),
-                    Some(Ok(Block::SimplePacket(p))) => return Some(f(&mut self.epoch, Duration::ZERO, &p.data)),
+                    Some(Ok(Block::EnhancedPacket(p))) => {
+                        return Some(f(&mut self.epoch, p.timestamp, &p.data));
+                    }
+                    Some(Ok(Block::SimplePacket(p))) => {
+                        return Some(f(&mut self.epoch, Duration::ZERO, &p.data));
+                    }
                     Some(Ok(_)) => continue,
                     Some(Err(_)) => true,
                     None => false,
@@ -170,10 +189,11 @@ impl PcapSource {
         self.passes += 1;
         self.reader = None;
         if self.repeat == 0 || self.passes < self.repeat {
-            if let Some(path) = &self.path {
-                if let Ok(file) = File::open(path) {
-                    self.reader = open_reader(Box::new(BufReader::with_capacity(1 << 16, file)), "").ok();
-                }
+            if let Some(path) = &self.path
+                && let Ok(file) = File::open(path)
+            {
+                self.reader =
+                    open_reader(Box::new(BufReader::with_capacity(1 << 16, file)), "").ok();
             }
             // Each pass is paced from its own first packet.
             self.epoch = None;
@@ -198,19 +218,22 @@ fn due(epoch: &mut Option<(Duration, u64)>, speed: u32, ts: Duration, now: u64) 
 impl Port for PcapSource {
     fn recv(&mut self, batch: &mut Batch, ctx: &mut PortCtx<'_>) -> RecvStatus {
         let (pace, speed) = (self.pace, self.speed);
-        let mut offer = |epoch: &mut Option<(Duration, u64)>, ts: Duration, frame: &[u8], batch: &mut Batch| {
-            if pace && due(epoch, speed, ts, ctx.now) > ctx.now {
-                return Offer::Hold;
-            }
-            if frame.len() > ctx.pool.max_packet_len() {
-                return Offer::Skipped;
-            }
-            let Some(mut pkt) = ctx.pool.alloc_with(frame) else { return Offer::Hold };
-            pkt.set_input_port(ctx.port_id);
-            pkt.set_timestamp(ctx.now);
-            let _ = batch.push(pkt);
-            Offer::Taken
-        };
+        let offer =
+            |epoch: &mut Option<(Duration, u64)>, ts: Duration, frame: &[u8], batch: &mut Batch| {
+                if pace && due(epoch, speed, ts, ctx.now) > ctx.now {
+                    return Offer::Hold;
+                }
+                if frame.len() > ctx.pool.max_packet_len() {
+                    return Offer::Skipped;
+                }
+                let Some(mut pkt) = ctx.pool.alloc_with(frame) else {
+                    return Offer::Hold;
+                };
+                pkt.set_input_port(ctx.port_id);
+                pkt.set_timestamp(ctx.now);
+                let _ = batch.push(pkt);
+                Offer::Taken
+            };
         while !batch.is_full() {
             let result = match self.held.take() {
                 Some(frame) => {
@@ -290,14 +313,17 @@ pub struct PcapSink {
 
 impl std::fmt::Debug for PcapSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PcapSink").field("written", &self.written).finish()
+        f.debug_struct("PcapSink")
+            .field("written", &self.written)
+            .finish()
     }
 }
 
 impl PcapSink {
     pub fn create(path: &Path, format: Format) -> Result<PcapSink, ConfigError> {
-        let file = File::create(path)
-            .map_err(|e| ConfigError::param("file", format!("cannot create {}: {e}", path.display())))?;
+        let file = File::create(path).map_err(|e| {
+            ConfigError::param("file", format!("cannot create {}: {e}", path.display()))
+        })?;
         PcapSink::to_writer(Box::new(BufWriter::with_capacity(1 << 16, file)), format)
     }
 
@@ -305,7 +331,9 @@ impl PcapSink {
     pub fn to_writer(out: Box<dyn Write>, format: Format) -> Result<PcapSink, ConfigError> {
         let shared = SharedOut(Rc::new(RefCell::new(out)));
         let out = shared.clone();
-        let err = |e: pcap_file::PcapError| ConfigError::param("file", format!("cannot write capture header: {e}"));
+        let err = |e: pcap_file::PcapError| {
+            ConfigError::param("file", format!("cannot write capture header: {e}"))
+        };
         let writer = match format {
             Format::Pcap => {
                 let header = PcapHeader {
@@ -318,12 +346,22 @@ impl PcapSink {
             }
             Format::PcapNg => {
                 let mut w = PcapNgWriter::new(out).map_err(err)?;
-                let idb = InterfaceDescriptionBlock { linktype: DataLink::ETHERNET, snaplen: 0, options: vec![] };
+                let idb = InterfaceDescriptionBlock {
+                    linktype: DataLink::ETHERNET,
+                    snaplen: 0,
+                    options: vec![],
+                };
                 w.write_pcapng_block(idb).map_err(err)?;
                 Writer::PcapNg(w)
             }
         };
-        Ok(PcapSink { writer, out: shared, written: 0, error: None, errors: 0 })
+        Ok(PcapSink {
+            writer,
+            out: shared,
+            written: 0,
+            error: None,
+            errors: 0,
+        })
     }
 
     pub fn from_params(p: &Params) -> Result<PcapSink, ConfigError> {
@@ -336,7 +374,9 @@ impl PcapSink {
 
     fn write(&mut self, ts: Duration, data: &[u8]) -> Result<(), pcap_file::PcapError> {
         match &mut self.writer {
-            Writer::Pcap(w) => w.write_packet(&PcapPacket::new(ts, data.len() as u32, data)).map(drop),
+            Writer::Pcap(w) => w
+                .write_packet(&PcapPacket::new(ts, data.len() as u32, data))
+                .map(drop),
             Writer::PcapNg(w) => w
                 .write_pcapng_block(EnhancedPacketBlock {
                     interface_id: 0,
@@ -356,7 +396,9 @@ impl Port for PcapSink {
     }
 
     fn send(&mut self, batch: &mut Batch, _ctx: &mut PortCtx<'_>) {
-        let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let ts = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         for (pkt, _) in batch.drain() {
             match self.write(ts, pkt.data()) {
                 Ok(()) => self.written += 1,
@@ -389,7 +431,10 @@ impl Port for PcapSink {
 pub fn read_frames(path: &Path) -> Result<Vec<Vec<u8>>, ConfigError> {
     let mut src = PcapSource::open(path)?;
     let mut frames = Vec::new();
-    while src.with_next_frame(|_, _, f| frames.push(f.to_vec())).is_some() {}
+    while src
+        .with_next_frame(|_, _, f| frames.push(f.to_vec()))
+        .is_some()
+    {}
     Ok(frames)
 }
 
@@ -397,10 +442,15 @@ pub fn read_frames(path: &Path) -> Result<Vec<Vec<u8>>, ConfigError> {
 /// golden files).
 pub fn write_frames(path: &Path, frames: &[Vec<u8>]) -> io::Result<()> {
     let file = BufWriter::new(File::create(path)?);
-    let header = PcapHeader { datalink: DataLink::ETHERNET, snaplen: 65535, ..PcapHeader::default() };
+    let header = PcapHeader {
+        datalink: DataLink::ETHERNET,
+        snaplen: 65535,
+        ..PcapHeader::default()
+    };
     let mut w = PcapWriter::with_header(file, header).map_err(io::Error::other)?;
     for f in frames {
-        w.write_packet(&PcapPacket::new(Duration::ZERO, f.len() as u32, f)).map_err(io::Error::other)?;
+        w.write_packet(&PcapPacket::new(Duration::ZERO, f.len() as u32, f))
+            .map_err(io::Error::other)?;
     }
     w.into_writer().flush()
 }

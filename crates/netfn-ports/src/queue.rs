@@ -16,7 +16,11 @@ pub struct Queue {
 
 impl Queue {
     pub fn new(capacity: usize) -> Self {
-        Queue { packets: VecDeque::with_capacity(capacity), capacity, high_water: 0 }
+        Queue {
+            packets: VecDeque::with_capacity(capacity),
+            capacity,
+            high_water: 0,
+        }
     }
 
     pub fn from_params(p: &Params) -> Result<Self, ConfigError> {
@@ -45,6 +49,10 @@ impl Port for Queue {
         // What does not fit stays in the batch: the runtime drops it as queue-full.
         self.packets.extend(batch.drain_first(room));
         self.high_water = self.high_water.max(self.packets.len());
+    }
+
+    fn is_internal(&self) -> bool {
+        true
     }
 
     fn pending(&self) -> usize {

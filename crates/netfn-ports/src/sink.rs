@@ -39,7 +39,11 @@ pub struct Sink {
 
 impl Sink {
     pub fn new(check: Check) -> Self {
-        Sink { check, counts: SinkCounts::default(), next_seq: 0 }
+        Sink {
+            check,
+            counts: SinkCounts::default(),
+            next_seq: 0,
+        }
     }
 
     pub fn from_params(p: &Params) -> Result<Self, ConfigError> {
@@ -47,7 +51,12 @@ impl Sink {
             "none" => Check::None,
             "checksum" => Check::Checksum,
             "sequence" => Check::Sequence,
-            other => return Err(ConfigError::param("check", format!("unknown check `{other}`"))),
+            other => {
+                return Err(ConfigError::param(
+                    "check",
+                    format!("unknown check `{other}`"),
+                ));
+            }
         };
         Ok(Sink::new(check))
     }
@@ -96,7 +105,8 @@ macro_rules! l4_ok {
                 Err(_) => false,
             }
         } else if ip.is::<Tcp>() {
-            ip.parse::<Tcp>().is_ok_and(|tcp| tcp.header().verify_checksum($src, $dst))
+            ip.parse::<Tcp>()
+                .is_ok_and(|tcp| tcp.header().verify_checksum($src, $dst))
         } else {
             true
         }
@@ -105,14 +115,24 @@ macro_rules! l4_ok {
 
 /// Verifies the IPv4 header checksum and the TCP/UDP checksum.
 fn checksums_ok(pkt: &mut Packet) -> bool {
-    let Ok(eth) = Cursor::<Ethernet>::new(pkt) else { return false };
+    let Ok(eth) = Cursor::<Ethernet>::new(pkt) else {
+        return false;
+    };
     if eth.is::<Ipv4>() {
-        let Ok(ip) = eth.parse::<Ipv4>() else { return false };
+        let Ok(ip) = eth.parse::<Ipv4>() else {
+            return false;
+        };
         let h = ip.header();
-        let (ok, src, dst) = (h.verify_checksum(), h.src_addr().into(), h.dst_addr().into());
+        let (ok, src, dst) = (
+            h.verify_checksum(),
+            h.src_addr().into(),
+            h.dst_addr().into(),
+        );
         ok && l4_ok!(ip, src, dst)
     } else if eth.is::<Ipv6>() {
-        let Ok(ip) = eth.parse::<Ipv6>() else { return false };
+        let Ok(ip) = eth.parse::<Ipv6>() else {
+            return false;
+        };
         let h = ip.header();
         let (src, dst) = (h.src_addr().into(), h.dst_addr().into());
         l4_ok!(ip, src, dst)
@@ -137,7 +157,11 @@ fn sequence_of(pkt: &mut Packet) -> Option<u64> {
         }};
     }
     let eth = Cursor::<Ethernet>::new(pkt).ok()?;
-    if eth.is::<Ipv4>() { payload_seq!(eth.parse::<Ipv4>().ok()?) } else { payload_seq!(eth.parse::<Ipv6>().ok()?) }
+    if eth.is::<Ipv4>() {
+        payload_seq!(eth.parse::<Ipv4>().ok()?)
+    } else {
+        payload_seq!(eth.parse::<Ipv6>().ok()?)
+    }
 }
 
 impl Port for Sink {
