@@ -117,6 +117,9 @@ pub struct Ctx<'a> {
     pub(crate) emit: &'a mut EmitBuffer,
     pub(crate) timers: &'a mut TimerRequests,
     pub(crate) node: usize,
+    /// Bytes of the batch, for NFs that count them in their own loop
+    /// ([`crate::Nf::counts_bytes`]).
+    pub(crate) bytes: u64,
 }
 
 impl<'a> Ctx<'a> {
@@ -136,6 +139,7 @@ impl<'a> Ctx<'a> {
             emit,
             timers,
             node: 0,
+            bytes: 0,
         }
     }
 
@@ -178,6 +182,14 @@ impl<'a> Ctx<'a> {
     #[inline]
     pub fn count_lost(&mut self, reason: DropReason) {
         self.emit.lost[reason as usize] += 1;
+    }
+
+    /// Adds to the bytes this NF received (only for NFs whose
+    /// [`crate::Nf::counts_bytes`] is true: they count inside their own
+    /// per-packet loop, which saves the runtime a pass over the batch).
+    #[inline]
+    pub fn count_bytes(&mut self, n: usize) {
+        self.bytes += n as u64;
     }
 
     /// Asks for `on_timer` to be called once at `deadline_ns` (or soon after).

@@ -14,7 +14,7 @@ pub mod port;
 pub mod runtime;
 pub mod stats;
 
-pub use batch::{Batch, DropReason, Verdict};
+pub use batch::{Action, Batch, DropReason, Verdict};
 pub use ctx::{Clock, Ctx, ManualClock, MonotonicClock};
 pub use nf::Nf;
 pub use pool::{Packet, Pool, PoolConfig};

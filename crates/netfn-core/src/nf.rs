@@ -28,6 +28,12 @@ pub trait Nf: Any {
     /// Called once when the runtime stops (flush reports, emit what is held).
     fn stop(&mut self, _ctx: &mut Ctx<'_>) {}
 
+    /// True if `process` reports the bytes it received through
+    /// [`Ctx::count_bytes`] (saving the runtime a pass over the batch).
+    fn counts_bytes(&self) -> bool {
+        false
+    }
+
     /// NF-specific counters (per-rule hits, table sizes), reported by name.
     fn counters(&self, _report: &mut dyn FnMut(&str, u64)) {}
 

@@ -221,7 +221,7 @@ pub enum Stop {
 
 impl From<DropReason> for Stop {
     fn from(r: DropReason) -> Self {
-        Stop::Verdict(Verdict::Drop(r))
+        Stop::Verdict(Verdict::drop(r))
     }
 }
 
@@ -603,9 +603,9 @@ where
         let c = self.parent.run(pkt, ctx)?;
         let k = (self.f)(&c, ctx);
         Ok(if k < self.n {
-            Verdict::Forward(k)
+            Verdict::forward(k)
         } else {
-            Verdict::Drop(DropReason::Unconnected)
+            Verdict::drop(DropReason::Unconnected)
         })
     }
 }
@@ -643,10 +643,15 @@ pub struct Composed<T> {
 }
 
 impl<T: Terminal + 'static> Nf for Composed<T> {
+    fn counts_bytes(&self) -> bool {
+        true
+    }
+
     #[inline]
     fn process(&mut self, _input: usize, batch: &mut Batch, ctx: &mut Ctx<'_>) {
         let (pkts, verdicts) = batch.split_mut();
         for (pkt, verdict) in pkts.iter_mut().zip(verdicts.iter_mut()) {
+            ctx.count_bytes(pkt.len());
             *verdict = match self.terminal.decide(pkt, ctx) {
                 Ok(v) | Err(Stop::Verdict(v)) => v,
                 Err(Stop::Skip) => Verdict::PASS,

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::batch::{Batch, DEFAULT_BATCH, DropReason, Verdict};
+use crate::batch::{Action, Batch, DEFAULT_BATCH, DropReason, Verdict};
 use crate::config::{Build, ConfigError, Plan, PlanEdge};
 use crate::ctx::{Clock, Ctx, EmitBuffer, MonotonicClock, TimerRequests};
 use crate::nf::Nf;
@@ -46,8 +46,6 @@ pub struct RuntimeConfig {
     /// Time one batch in this many per node for the ns/packet figure
     /// (0 = never time).
     pub timing_interval: u32,
-    /// Count bytes per NF (ports always count bytes).
-    pub count_nf_bytes: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -57,7 +55,6 @@ impl Default for RuntimeConfig {
             pool: PoolConfig::default(),
             seed: 0x6e65_7466_6e00_0001,
             timing_interval: 64,
-            count_nf_bytes: true,
         }
     }
 }
@@ -566,7 +563,6 @@ impl Runtime {
     }
 
     fn deliver(&mut self, id: NodeId, input: u16, mut batch: Batch) {
-        let count_bytes = self.config.count_nf_bytes;
         let node = &mut self.nodes[id];
         let stats = &node.stats;
         let n = batch.len() as u64;
@@ -580,12 +576,13 @@ impl Runtime {
                 };
                 port.send(&mut batch, &mut pctx);
                 let left = batch.len() as u64;
-                let left_bytes: u64 = batch.iter().map(|p| p.len() as u64).sum();
+                let mut sent_bytes = bytes;
                 if left > 0 {
                     stats.count_drop(port.overflow_reason(), left);
+                    sent_bytes -= batch.iter().map(|p| p.len() as u64).sum::<u64>();
                 }
                 stats.tx_packets.add(n - left);
-                stats.tx_bytes.add(bytes - left_bytes);
+                stats.tx_bytes.add(sent_bytes);
                 self.give_batch(batch);
             }
             Element::Failed => {
@@ -596,7 +593,8 @@ impl Runtime {
             Element::Nf(nf) => {
                 stats.rx_packets.add(n);
                 stats.batches.add(1);
-                if count_bytes {
+                let nf_counts_bytes = nf.counts_bytes();
+                if !nf_counts_bytes {
                     stats
                         .rx_bytes
                         .add(batch.iter().map(|p| p.len() as u64).sum());
@@ -617,10 +615,14 @@ impl Runtime {
                     emit: &mut self.emit,
                     timers: &mut self.timer_requests,
                     node: id,
+                    bytes: 0,
                 };
                 let result = catch_unwind(AssertUnwindSafe(|| {
                     nf.process(input as usize, &mut batch, &mut ctx)
                 }));
+                if nf_counts_bytes {
+                    stats.rx_bytes.add(ctx.bytes);
+                }
                 if timed {
                     stats.busy_ns.add(self.clock.now_ns().saturating_sub(t0));
                     stats.timed_packets.add(n);
@@ -641,11 +643,6 @@ impl Runtime {
         let node = &mut self.nodes[id];
         if self.emit.is_empty() && !self.emit.has_lost() && batch.all_pass() {
             node.stats.tx_packets.add(batch.len() as u64);
-            if self.config.count_nf_bytes {
-                node.stats
-                    .tx_bytes
-                    .add(batch.iter().map(|p| p.len() as u64).sum());
-            }
             if batch.is_empty() {
                 self.give_batch(batch);
             } else {
@@ -660,17 +657,15 @@ impl Runtime {
         let mut parts = std::mem::take(&mut node.scratch);
         let mut full: Vec<(u16, Batch)> = Vec::new();
         let mut sent = 0u64;
-        let mut sent_bytes = 0u64;
         let emitted = self.emit.drain();
         for (pkt, verdict) in batch
             .drain()
-            .chain(emitted.map(|(k, p)| (p, Verdict::Forward(k))))
+            .chain(emitted.map(|(k, p)| (p, Verdict::forward(k))))
         {
-            match verdict {
-                Verdict::Forward(k) => match parts.get_mut(k as usize) {
+            match verdict.action() {
+                Action::Forward(k) => match parts.get_mut(k as usize) {
                     Some(part) if node.outputs[k as usize].is_some() => {
                         sent += 1;
-                        sent_bytes += pkt.len() as u64;
                         if let Err(pkt) = part.push(pkt) {
                             // A part filled up (many emitted packets): ship it whole.
                             let spare = self
@@ -683,13 +678,10 @@ impl Runtime {
                     }
                     _ => node.stats.count_drop(DropReason::Unconnected, 1),
                 },
-                Verdict::Drop(reason) => node.stats.count_drop(reason, 1),
+                Action::Drop(reason) => node.stats.count_drop(reason, 1),
             }
         }
         node.stats.tx_packets.add(sent);
-        if self.config.count_nf_bytes {
-            node.stats.tx_bytes.add(sent_bytes);
-        }
         self.give_batch(batch);
         for (k, part) in full {
             self.forward(id, k, part);
@@ -752,6 +744,7 @@ impl Runtime {
             emit: &mut self.emit,
             timers: &mut self.timer_requests,
             node: id,
+            bytes: 0,
         };
         let result = catch_unwind(AssertUnwindSafe(|| f(nf.as_mut(), &mut ctx)));
         let batch = self.take_batch();

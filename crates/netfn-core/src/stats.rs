@@ -44,6 +44,8 @@ pub struct NodeStats {
     /// Packets out (for a port: transmitted on the wire; for an NF: passed
     /// on to any output, generated ones included).
     pub tx_packets: Counter,
+    /// Bytes transmitted (ports only; an NF's throughput in bytes is its
+    /// `rx_bytes`).
     pub tx_bytes: Counter,
     pub drops: [Counter; DropReason::COUNT],
     pub batches: Counter,

@@ -9,7 +9,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::batch::{Batch, DropReason, MAX_BATCH, Verdict};
+use crate::batch::{Action, Batch, DropReason, MAX_BATCH};
 use crate::ctx::{Ctx, EmitBuffer, TimerRequests};
 use crate::nf::Nf;
 use crate::pool::{Packet, Pool, PoolConfig};
@@ -126,9 +126,9 @@ impl<N: Nf> Harness<N> {
             let mut emitted = Output::default();
             self.call(|nf, ctx| nf.process(input, &mut batch, ctx), &mut emitted);
             for (pkt, verdict) in batch.drain() {
-                match verdict {
-                    Verdict::Forward(k) => out.forwarded.push((k, pkt)),
-                    Verdict::Drop(r) => out.dropped.push((r, pkt)),
+                match verdict.action() {
+                    Action::Forward(k) => out.forwarded.push((k, pkt)),
+                    Action::Drop(r) => out.dropped.push((r, pkt)),
                 }
             }
             out.forwarded.append(&mut emitted.forwarded);

@@ -23,9 +23,9 @@ impl Nf for Split {
         for (p, v) in pkts.iter().zip(verdicts) {
             let b = p.data()[0];
             *v = if b % 5 == 0 {
-                Verdict::Drop(DropReason::Filtered)
+                Verdict::drop(DropReason::Filtered)
             } else {
-                Verdict::Forward(u16::from(b % 2))
+                Verdict::forward(u16::from(b % 2))
             };
         }
     }
