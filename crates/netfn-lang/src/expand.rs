@@ -124,12 +124,13 @@ impl Loader {
                 Diagnostic::error(
                     "netfn::include-cycle",
                     loc,
-                    format!("include cycle: {}", cycle.join(" -> ")),
+                    format!("include cycle: `{path}` is already being read"),
                 )
-                .with_label("this include leads back to a file being read")
-                .with_help(
-                    "move what both files need into a third file and include that from each",
-                ),
+                .with_label("this include leads back to a file that includes it")
+                .with_help(format!(
+                    "the includes go {}; move what the files share into one that includes none of them",
+                    cycle.join(" -> ")
+                )),
             );
             return;
         }
@@ -184,6 +185,9 @@ struct RawEdge {
 #[derive(Default)]
 struct Env {
     locals: BTreeMap<String, Literal>,
+    /// Parameters that were reported missing: using them is not another
+    /// error.
+    missing: HashSet<String>,
 }
 
 /// What a name declared in a scope stands for.
@@ -205,6 +209,8 @@ struct Expander<'a> {
     connections: Vec<Connection>,
     /// Instances and the graph each instantiates (for messages).
     instances: HashMap<String, (&'a str, Loc)>,
+    /// Instances whose body had errors.
+    broken: HashSet<String>,
     diags: Diagnostics,
 }
 
@@ -262,6 +268,7 @@ impl<'a> Expander<'a> {
             edges: Vec::new(),
             connections: Vec::new(),
             instances: HashMap::new(),
+            broken: HashSet::new(),
             diags,
         }
     }
@@ -283,6 +290,9 @@ impl<'a> Expander<'a> {
     fn lookup(&mut self, name: &str, loc: &Loc, env: &Env) -> Option<Literal> {
         if let Some(v) = env.locals.get(name) {
             return Some(v.clone());
+        }
+        if env.missing.contains(name) {
+            return None;
         }
         if let Some(v) = self.vars.get(name) {
             return Some(v.clone());
@@ -642,6 +652,7 @@ impl<'a> Expander<'a> {
         }
         // Bind the sub-graph's parameters.
         let mut locals = BTreeMap::new();
+        let mut missing = HashSet::new();
         let mut seen: HashMap<&str, &Loc> = HashMap::new();
         for a in args {
             if let Some(prev) = seen.insert(&a.name.name, &a.name.loc) {
@@ -692,27 +703,35 @@ impl<'a> Expander<'a> {
                         locals.insert(p.name.clone(), v);
                     }
                 }
-                None => self.diags.push(
-                    Diagnostic::error(
-                        "netfn::missing-param",
-                        &kind.loc,
-                        format!(
-                            "missing parameter `{}` of graph `{}`",
-                            p.name, class.name.name
-                        ),
-                    )
-                    .with_label(format!("`{}` needs `{}`", class.name.name, p.name))
-                    .with_help(format!("add `{} = ...`", p.name))
-                    .with_secondary(&p.loc, "declared here"),
-                ),
+                None => {
+                    missing.insert(p.name.clone());
+                    self.diags.push(
+                        Diagnostic::error(
+                            "netfn::missing-param",
+                            &kind.loc,
+                            format!(
+                                "missing parameter `{}` of graph `{}`",
+                                p.name, class.name.name
+                            ),
+                        )
+                        .with_label(format!("`{}` needs `{}`", class.name.name, p.name))
+                        .with_help(format!("add `{} = ...`", p.name))
+                        .with_secondary(&p.loc, "declared here"),
+                    );
+                }
             }
         }
         self.instances
             .insert(full.to_string(), (&class.name.name, loc.clone()));
         self.class_stack.push(&class.name.name);
         let body: Vec<&'a Chain> = class.body.iter().collect();
-        self.scope(full, Some(class), &body, &Env { locals });
+        let errors_before = self.diags.len();
+        self.scope(full, Some(class), &body, &Env { locals, missing });
         self.class_stack.pop();
+        if self.diags.len() > errors_before {
+            // Its inputs and outputs may be missing because of those errors.
+            self.broken.insert(full.to_string());
+        }
         Some((Handle::In(full.to_string()), Handle::Out(full.to_string())))
     }
 
@@ -780,6 +799,7 @@ impl<'a> Expander<'a> {
             // feeds would silently carry nothing.
             if let Handle::Out(inst) = &key.0
                 && !into.contains(key)
+                && !self.broken.contains(inst)
             {
                 let e = &self.edges[edges[0]];
                 let class = self.instances.get(inst).map_or("?", |(c, _)| c);
@@ -877,7 +897,9 @@ impl<'a> Expander<'a> {
                 }
             }
             None => {
-                if let Handle::In(inst) = to {
+                if let Handle::In(inst) = to
+                    && !self.broken.contains(inst)
+                {
                     let class = self.instances.get(inst).map_or("?", |(c, _)| c);
                     self.diags.push(
                         Diagnostic::error(

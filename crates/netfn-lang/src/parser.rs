@@ -286,7 +286,20 @@ impl Parser<'_> {
             self.bump();
             return Ok(());
         }
-        let mut d = self.unexpected(&t, "`;`");
+        // A `;` forgotten at the end of a line is best shown there, right
+        // after what it should follow.
+        let prev_end = self.lx.pos;
+        let next_line = self.file.text[prev_end..t.start].contains('\n');
+        let mut d = if next_line && t.tok != Tok::Eof {
+            Diagnostic::error(
+                "netfn::syntax",
+                &self.loc(prev_end, prev_end),
+                format!("expected `;`, found {}", t.tok.describe()),
+            )
+            .with_label("expected `;` here")
+        } else {
+            self.unexpected(&t, "`;`")
+        };
         if matches!(t.tok, Tok::Ident(_)) {
             d = d.with_help("end each statement with `;`, or connect with `->`");
         }
@@ -753,7 +766,7 @@ mod tests {
             [
                 "1:6 expected an element (a name, `name :: kind(...)` or `kind(...)`), found `;`",
                 "2:8 expected a parameter name, found `1`",
-                "4:1 expected `;`, found `e`",
+                "3:7 expected `;`, found `e`",
                 "5:12 expected a value, found `)`",
             ]
         );

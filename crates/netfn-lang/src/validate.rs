@@ -98,9 +98,14 @@ impl<'a> Validator<'a> {
         // Connections.
         let mut by_output: HashMap<(usize, u16), Vec<usize>> = HashMap::new();
         let mut connected = vec![false; model.elements.len()];
+        // Whether every connection is sound; if not, the graph's shape is
+        // not what was meant, and checks of it would only echo the broken
+        // connection.
+        let mut connections_ok = true;
         for (ci, c) in model.connections.iter().enumerate() {
             let from = self.resolve(&index, &c.from, &c.from_loc);
             let to = self.resolve(&index, &c.to, &c.to_loc);
+            connections_ok &= from.is_some() && to.is_some();
             if let Some(f) = from {
                 connected[f] = true;
             }
@@ -113,6 +118,7 @@ impl<'a> Validator<'a> {
             let out_ok =
                 self.port_in_range(&checked[from], from, c.output, Side::Output, &c.from_loc);
             let in_ok = self.port_in_range(&checked[to], to, c.input, Side::Input, &c.to_loc);
+            connections_ok &= out_ok && in_ok;
             if out_ok && in_ok {
                 by_output.entry((from, c.output)).or_default().push(ci);
             }
@@ -223,7 +229,7 @@ impl<'a> Validator<'a> {
                     to: tee,
                     input: 0,
                 });
-                edge_locs.push(first_mirror.map_or(Loc::None, |m| m.loc.clone()));
+                edge_locs.push(first_mirror.map_or(Loc::None, |m| m.from_loc.to(&m.to_loc)));
                 for (k, (to, input, c)) in targets.iter().enumerate() {
                     plan.edges.push(PlanEdge {
                         from: tee,
@@ -231,7 +237,7 @@ impl<'a> Validator<'a> {
                         to: *to,
                         input: *input,
                     });
-                    edge_locs.push(c.loc.clone());
+                    edge_locs.push(c.from_loc.to(&c.to_loc));
                 }
             } else {
                 for (to, input, c) in targets {
@@ -241,14 +247,14 @@ impl<'a> Validator<'a> {
                         to,
                         input,
                     });
-                    edge_locs.push(c.loc.clone());
+                    edge_locs.push(c.from_loc.to(&c.to_loc));
                 }
             }
         }
 
         // Unused elements.
         for (i, e) in model.elements.iter().enumerate() {
-            if !connected[i] && checked[i].is_some() {
+            if connections_ok && !connected[i] && checked[i].is_some() {
                 self.diags.push(
                     Diagnostic::error(
                         "netfn::unused",
@@ -265,7 +271,7 @@ impl<'a> Validator<'a> {
         }
 
         let locs = PlanLocs { edges: edge_locs };
-        self.shape(&plan, &locs, &node_of, &connected, &checked);
+        self.shape(&plan, &locs, &node_of, &connected, &checked, connections_ok);
         Some((plan, locs))
     }
 
@@ -480,10 +486,19 @@ impl<'a> Validator<'a> {
                 format!("`{}` has one {what}", c.spec.kind),
                 format!("drop the `[{port}]`: {what}s are numbered from 0"),
             ),
-            _ => (
-                format!("`{}` has {} {what}s", c.spec.kind, side.arity(c.spec)),
-                format!("use an {what} in 0..={}", hi - 1),
-            ),
+            _ => {
+                let why = match side.arity(c.spec) {
+                    Arity::FromParam { param, .. } => match c.params.get(param) {
+                        Some(v) => format!(" (set by `{param} = {v}`)"),
+                        None => String::new(),
+                    },
+                    _ => String::new(),
+                };
+                (
+                    format!("`{}` has {hi} {what}s{why}", e.name),
+                    format!("{what}s of `{}` are numbered 0..={}", e.name, hi - 1),
+                )
+            }
         };
         self.diags.push(
             Diagnostic::error(
@@ -505,6 +520,7 @@ impl<'a> Validator<'a> {
         node_of: &[Option<usize>],
         connected: &[bool],
         checked: &[Option<Checked>],
+        connections_ok: bool,
     ) {
         let n = plan.nodes.len();
         let model = self.model;
@@ -521,7 +537,11 @@ impl<'a> Validator<'a> {
         for (k, node) in plan.nodes.iter().enumerate() {
             let Some(i) = element_of[k] else { continue };
             let c = checked[i].as_ref();
-            if !connected[i] || node.spec.is_port() || c.is_some_and(|c| !c.params_ok) {
+            if !connections_ok
+                || !connected[i]
+                || node.spec.is_port()
+                || c.is_some_and(|c| !c.params_ok)
+            {
                 continue;
             }
             let e = &model.elements[i];
@@ -590,8 +610,16 @@ impl<'a> Validator<'a> {
                 .chain(std::iter::once(&path[0]))
                 .map(|&k| plan.nodes[k].name.as_str())
                 .collect();
-            let last = names[names.len() - 2];
-            let first = names[0];
+            let closing_edge = plan.edges[closing];
+            let port = |p: u16| {
+                if p == 0 {
+                    String::new()
+                } else {
+                    format!("[{p}]")
+                }
+            };
+            let last = format!("{}{}", names[names.len() - 2], port(closing_edge.output));
+            let first = format!("{}{}", port(closing_edge.input), names[0]);
             let help = if self.catalog.get("queue").is_some_and(ElementSpec::is_port) {
                 format!(
                     "NFs run to completion in one pass, so a loop must go through a port: e.g. `{last} -> queue() -> {first}`"
@@ -632,7 +660,9 @@ impl<'a> Validator<'a> {
         }
         // Report the first unreachable NF of each stretch, not all of them.
         let unreached: Vec<usize> = (0..n)
-            .filter(|&k| !reached[k] && element_of[k].is_some_and(|i| connected[i]))
+            .filter(|&k| {
+                connections_ok && !reached[k] && element_of[k].is_some_and(|i| connected[i])
+            })
             .collect();
         let mut explained = vec![false; n];
         loop {
