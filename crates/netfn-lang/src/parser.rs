@@ -351,6 +351,22 @@ impl Parser<'_> {
         }
     }
 
+    /// An identifier where keywords cannot be confused with anything (a
+    /// kind after `::`, a parameter name before `=`).
+    fn word(&mut self, what: &str) -> PResult<Ident> {
+        let t = self.peek()?;
+        match &t.tok {
+            Tok::Ident(name) if is_ident(name) => {
+                self.bump();
+                Ok(Ident {
+                    name: name.clone(),
+                    loc: self.loc(t.start, t.end),
+                })
+            }
+            _ => Err(self.unexpected(&t, what)),
+        }
+    }
+
     fn let_(&mut self, _kw: &Token) -> PResult<Item> {
         let name = self.ident("a variable name", is_ident)?;
         self.expect(Tok::Eq, "`=`")?;
@@ -502,7 +518,7 @@ impl Parser<'_> {
             Tok::ColonColon => {
                 self.bump();
                 self.check_name(&first)?;
-                let kind = self.ident("an element kind", is_ident)?;
+                let kind = self.word("an element kind")?;
                 let args = if self.peek()?.tok == Tok::LParen {
                     self.args()?
                 } else {
@@ -586,7 +602,7 @@ impl Parser<'_> {
                 }
                 return Err(d);
             }
-            let name = self.ident("a parameter name", is_ident)?;
+            let name = self.word("a parameter name")?;
             self.bump(); // `=`
             let value = self.value()?;
             args.push(Arg { name, value });
