@@ -1,0 +1,4 @@
+src :: pcap_in(file = "in.pcap");
+dst :: pcap_out(file = "out.pcap");
+fw :: firewall(rules = "fw.rules", default = dorp);
+src -> fw -> dst;
