@@ -201,7 +201,7 @@ pub fn run_framework_with(
     rt.run(&RunLimits {
         packets: Some(packets),
         duration,
-        stop: None,
+        ..RunLimits::default()
     });
     let sink = rt.stats().node("sink").map_or(0, |s| s.tx_packets);
     assert!(
