@@ -170,6 +170,18 @@ impl Graph {
         self.nodes.len() - 1
     }
 
+    /// On a [`Runtime::swap`]: keep the running port named `name` (with what
+    /// it holds) instead of opening a new one.
+    pub fn keep_port(&mut self, name: &str, kind: &str) -> NodeId {
+        self.nodes.push(NodeDef {
+            name: name.into(),
+            kind: kind.into(),
+            params: None,
+            element: DefElement::KeepPort,
+        });
+        self.nodes.len() - 1
+    }
+
     /// Connects output `output` of `from` to input `input` of `to`.
     pub fn connect(&mut self, from: NodeId, output: u16, to: NodeId, input: u16) -> &mut Self {
         self.edges.push(PlanEdge {
