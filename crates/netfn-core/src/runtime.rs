@@ -674,11 +674,7 @@ impl Runtime {
         let Element::Port(port) = &mut node.element else {
             unreachable!("sources are ports")
         };
-        let mut pctx = PortCtx {
-            pool: &self.pool,
-            now: self.now,
-            port_id: id as u16,
-        };
+        let mut pctx = PortCtx::new(&self.pool, self.now, id as u16);
         if port.recv(&mut batch, &mut pctx) == RecvStatus::Exhausted {
             node.exhausted = true;
         }
@@ -687,10 +683,13 @@ impl Runtime {
             self.give_batch(batch);
             return 0;
         }
+        let bytes = if port.counts_bytes() {
+            pctx.bytes
+        } else {
+            batch.iter().map(|p| p.len() as u64).sum()
+        };
         node.stats.rx_packets.add(n as u64);
-        node.stats
-            .rx_bytes
-            .add(batch.iter().map(|p| p.len() as u64).sum());
+        node.stats.rx_bytes.add(bytes);
         node.stats.batches.add(1);
         self.forward(id, 0, batch);
         n
@@ -720,18 +719,21 @@ impl Runtime {
         let n = batch.len() as u64;
         match &mut node.element {
             Element::Port(port) => {
-                let bytes: u64 = batch.iter().map(|p| p.len() as u64).sum();
-                let mut pctx = PortCtx {
-                    pool: &self.pool,
-                    now: self.now,
-                    port_id: id as u16,
+                let counts = port.counts_bytes();
+                let bytes: u64 = if counts {
+                    0
+                } else {
+                    batch.iter().map(|p| p.len() as u64).sum()
                 };
+                let mut pctx = PortCtx::new(&self.pool, self.now, id as u16);
                 port.send(&mut batch, &mut pctx);
                 let left = batch.len() as u64;
-                let mut sent_bytes = bytes;
+                let mut sent_bytes = if counts { pctx.bytes } else { bytes };
                 if left > 0 {
                     stats.count_drop(port.overflow_reason(), left);
-                    sent_bytes -= batch.iter().map(|p| p.len() as u64).sum::<u64>();
+                    if !counts {
+                        sent_bytes -= batch.iter().map(|p| p.len() as u64).sum::<u64>();
+                    }
                 }
                 stats.tx_packets.add(n - left);
                 stats.tx_bytes.add(sent_bytes);
