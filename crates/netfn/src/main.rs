@@ -12,6 +12,7 @@ use netfn_core::config::{Catalog, Plan};
 use netfn_lang::{Diagnostics, Model, Vars};
 
 mod bench;
+mod bench_nfs;
 mod run;
 mod view;
 
@@ -130,6 +131,23 @@ enum BenchCommand {
         #[arg(long, default_value = "framework")]
         variant: String,
     },
+    /// Every library NF (with its example graph's parameters) on 64-byte
+    /// frames over 10k flows, beside the empty graph and the hand-written
+    /// TTL loop.
+    Nfs {
+        /// Only these kinds.
+        #[arg(long, value_delimiter = ',')]
+        kinds: Vec<String>,
+        /// Directory of example graphs to take NF parameters from.
+        #[arg(long, default_value = "examples")]
+        examples: PathBuf,
+        #[arg(long, default_value_t = 300)]
+        round_ms: u64,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Every element kind this binary knows.
@@ -234,6 +252,30 @@ fn main() -> ExitCode {
             output,
         } => draw(&graph, &catalog, format, output.as_deref()),
         Command::Nfs { kind, json } => list_kinds(&catalog, kind.as_deref(), json),
+        Command::Bench {
+            which:
+                BenchCommand::Nfs {
+                    kinds,
+                    examples,
+                    round_ms,
+                    rounds,
+                    json,
+                },
+        } => {
+            let report = bench_nfs::run(
+                &examples,
+                &catalog,
+                &kinds,
+                Duration::from_millis(round_ms),
+                rounds,
+            );
+            if json {
+                println!("{}", serde_json::to_string(&report).expect("serialisable"));
+            } else {
+                print!("{}", report.table());
+            }
+            ExitCode::SUCCESS
+        }
         Command::Bench {
             which:
                 BenchCommand::Overhead {
