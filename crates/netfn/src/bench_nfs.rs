@@ -42,8 +42,11 @@ pub struct NfsReport {
     pub hand_ttl_mpps: f64,
     pub nfs: Vec<NfResult>,
     /// Examples that could not be benchmarked, and why.
-    pub skipped: Vec<(String, String)>,
+    pub skipped: Vec<Skipped>,
 }
+
+/// An example file that could not be used, and why.
+type Skipped = (String, String);
 
 fn generator(flows: u32) -> Generator {
     Generator::new(GeneratorConfig {
@@ -118,7 +121,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn nodes_from_examples(
     dir: &Path,
     catalog: &Catalog,
-) -> (Vec<(String, PlanNode)>, Vec<(String, String)>) {
+) -> (Vec<(String, PlanNode)>, Vec<Skipped>) {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| e.ok())
