@@ -24,5 +24,7 @@ pub mod flowtable;
 pub mod shared;
 pub use flowtable::FlowTable;
 pub use shared::{Shared, SharedReader};
+pub mod flow;
 pub mod ops;
 pub mod testing;
+pub use flow::FlowKey;

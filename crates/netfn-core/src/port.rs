@@ -19,6 +19,20 @@ pub struct PortCtx<'a> {
     pub now: u64,
     /// This port's id, to stamp into received packets' input port.
     pub port_id: u16,
+    /// Bytes received or sent during this call, for ports whose
+    /// [`Port::counts_bytes`] is true (saves the runtime a pass over the batch).
+    pub bytes: u64,
+}
+
+impl<'a> PortCtx<'a> {
+    pub fn new(pool: &'a Pool, now: u64, port_id: u16) -> Self {
+        PortCtx {
+            pool,
+            now,
+            port_id,
+            bytes: 0,
+        }
+    }
 }
 
 /// Result of a receive call.
@@ -40,6 +54,13 @@ pub trait Port: Any {
     /// batch could not be sent; the runtime drops and counts them under
     /// [`Port::overflow_reason`].
     fn send(&mut self, batch: &mut Batch, ctx: &mut PortCtx<'_>);
+
+    /// True if `recv` and `send` add the bytes of the packets they received
+    /// or sent to [`PortCtx::bytes`] (which they can do in the loop they
+    /// run anyway); otherwise the runtime sums them.
+    fn counts_bytes(&self) -> bool {
+        false
+    }
 
     /// Whether this port produces packets (the scheduler polls it).
     fn is_source(&self) -> bool {

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::batch::{Action, Batch, DEFAULT_BATCH, DropReason, Verdict};
-use crate::config::{Build, ConfigError, Plan, PlanEdge};
+use crate::config::{Build, ConfigError, Params, Plan, PlanEdge, PlanNode};
 use crate::ctx::{Clock, Ctx, EmitBuffer, MonotonicClock, TimerRequests};
 use crate::nf::Nf;
 use crate::pool::{Pool, PoolConfig, PoolError};
@@ -91,11 +91,16 @@ pub enum GraphError {
 enum DefElement {
     Nf(NfFactory),
     Port(Box<dyn Port>),
+    /// On a swap: keep the running port of the same name (same kind and
+    /// parameters), so files and sockets are not reopened.
+    KeepPort,
 }
 
 struct NodeDef {
     name: String,
     kind: String,
+    /// The plan parameters it was built from, if it came from a plan.
+    params: Option<Params>,
     element: DefElement,
 }
 
@@ -145,6 +150,7 @@ impl Graph {
         self.nodes.push(NodeDef {
             name: name.into(),
             kind: kind.into(),
+            params: None,
             element: DefElement::Nf(factory),
         });
         self.nodes.len() - 1
@@ -158,7 +164,20 @@ impl Graph {
         self.nodes.push(NodeDef {
             name: name.into(),
             kind: kind.into(),
+            params: None,
             element: DefElement::Port(port),
+        });
+        self.nodes.len() - 1
+    }
+
+    /// On a [`Runtime::swap`]: keep the running port named `name` (with what
+    /// it holds) instead of opening a new one.
+    pub fn keep_port(&mut self, name: &str, kind: &str) -> NodeId {
+        self.nodes.push(NodeDef {
+            name: name.into(),
+            kind: kind.into(),
+            params: None,
+            element: DefElement::KeepPort,
         });
         self.nodes.len() - 1
     }
@@ -185,9 +204,18 @@ impl Graph {
     /// The graph of a validated plan: ports are opened, NFs get factories
     /// over their parameters.
     pub fn from_plan(plan: &Plan) -> Result<Graph, GraphError> {
+        Graph::from_plan_keeping(plan, |_| false)
+    }
+
+    /// Like [`Graph::from_plan`], but ports for which `keep` is true are not
+    /// opened: [`Runtime::swap`] carries the running ones over.
+    pub fn from_plan_keeping(
+        plan: &Plan,
+        keep: impl Fn(&PlanNode) -> bool,
+    ) -> Result<Graph, GraphError> {
         let mut graph = Graph::new();
         for node in &plan.nodes {
-            match node.spec.build {
+            let element = match node.spec.build {
                 Build::Nf(build) => {
                     let params = node.params.clone();
                     // Build once now so config errors surface before running.
@@ -195,20 +223,22 @@ impl Graph {
                         node: node.name.clone(),
                         source,
                     })?;
-                    graph.add_nf_factory(
-                        &node.name,
-                        node.spec.kind,
-                        Rc::new(move || build(&params)),
-                    );
+                    DefElement::Nf(Rc::new(move || build(&params)))
                 }
+                Build::Port(_) if keep(node) => DefElement::KeepPort,
                 Build::Port(build) => {
-                    let port = build(&node.params).map_err(|source| GraphError::Build {
+                    DefElement::Port(build(&node.params).map_err(|source| GraphError::Build {
                         node: node.name.clone(),
                         source,
-                    })?;
-                    graph.add_boxed_port(&node.name, node.spec.kind, port);
+                    })?)
                 }
-            }
+            };
+            graph.nodes.push(NodeDef {
+                name: node.name.clone(),
+                kind: node.spec.kind.to_string(),
+                params: Some(node.params.clone()),
+                element,
+            });
         }
         graph.edges = plan.edges.clone();
         Ok(graph)
@@ -235,7 +265,7 @@ impl Graph {
             }
             seen.push((e.from, e.output));
             for (id, which, port) in [(e.from, "output", e.output), (e.to, "input", e.input)] {
-                if matches!(self.nodes[id].element, DefElement::Port(_)) && port != 0 {
+                if !matches!(self.nodes[id].element, DefElement::Nf(_)) && port != 0 {
                     return Err(GraphError::PortIndex {
                         node: self.nodes[id].name.clone(),
                         which,
@@ -274,6 +304,86 @@ impl Graph {
     }
 }
 
+/// Turns graph definitions into runtime nodes. Ports marked `KeepPort` are
+/// taken out of `old` (infallible once every NF instance is built), and
+/// counters of same-named, same-kind old nodes are carried over.
+fn build_nodes(
+    graph: Graph,
+    batch_size: usize,
+    old: &mut [Node],
+) -> Result<(Vec<Node>, Vec<NodeId>), GraphError> {
+    // Phase 1, fallible: build every NF instance.
+    let mut instances = Vec::with_capacity(graph.nodes.len());
+    for def in &graph.nodes {
+        instances.push(match &def.element {
+            DefElement::Nf(factory) => Some(factory().map_err(|source| GraphError::Build {
+                node: def.name.clone(),
+                source,
+            })?),
+            _ => None,
+        });
+    }
+    // Phase 2: assemble, taking kept ports from the old nodes.
+    let mut nodes = Vec::with_capacity(graph.nodes.len());
+    let mut sources = Vec::new();
+    for ((id, def), instance) in graph.nodes.into_iter().enumerate().zip(instances) {
+        let n_out = graph
+            .edges
+            .iter()
+            .filter(|e| e.from == id)
+            .map(|e| e.output as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut outputs = vec![None; n_out];
+        for e in graph.edges.iter().filter(|e| e.from == id) {
+            outputs[e.output as usize] = Some((e.to, e.input));
+        }
+        let mut previous = old
+            .iter_mut()
+            .find(|o| o.stats.name == def.name && o.stats.kind == def.kind);
+        let mut exhausted = false;
+        let (element, factory, is_port) = match (def.element, instance) {
+            (DefElement::Nf(factory), Some(nf)) => (Element::Nf(nf), Some(factory), false),
+            (DefElement::Port(port), _) => (Element::Port(port), None, true),
+            (DefElement::KeepPort, _) => {
+                let prev = previous
+                    .as_deref_mut()
+                    .filter(|p| matches!(p.element, Element::Port(_)));
+                let prev = prev.expect("swap checked that kept ports exist");
+                exhausted = prev.exhausted;
+                (
+                    std::mem::replace(&mut prev.element, Element::Failed),
+                    None,
+                    true,
+                )
+            }
+            (DefElement::Nf(_), None) => unreachable!("phase 1 built every NF"),
+        };
+        if let Element::Port(port) = &element
+            && port.is_source()
+            && n_out > 0
+        {
+            sources.push(id);
+        }
+        let stats = previous
+            .map(|p| p.stats.clone())
+            .unwrap_or_else(|| Arc::new(NodeStats::new(&def.name, &def.kind, is_port)));
+        nodes.push(Node {
+            element,
+            factory,
+            params: def.params,
+            scratch: (0..n_out)
+                .map(|_| Batch::with_capacity(batch_size))
+                .collect(),
+            outputs,
+            stats,
+            timing_tick: 0,
+            exhausted,
+        });
+    }
+    Ok((nodes, sources))
+}
+
 enum Element {
     Nf(Box<dyn Nf>),
     Port(Box<dyn Port>),
@@ -284,6 +394,7 @@ enum Element {
 struct Node {
     element: Element,
     factory: Option<NfFactory>,
+    params: Option<Params>,
     /// Where each output goes.
     outputs: Vec<Option<(NodeId, u16)>>,
     /// One batch per output, for splitting a batch by verdict.
@@ -302,6 +413,9 @@ pub struct RunLimits {
     pub packets: Option<u64>,
     /// Stop when this becomes true (Ctrl-C, a control command).
     pub stop: Option<Arc<AtomicBool>>,
+    /// Return [`StopReason::Interrupted`] (and clear the flag) when this
+    /// becomes true: the caller has work to do between rounds (a reload).
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 /// Why [`Runtime::run`] returned.
@@ -312,6 +426,7 @@ pub enum StopReason {
     Duration,
     Packets,
     Requested,
+    Interrupted,
 }
 
 /// A graph running on one core.
@@ -367,47 +482,7 @@ impl Runtime {
     ) -> Result<Runtime, GraphError> {
         graph.check()?;
         let batch_size = config.batch_size.clamp(1, crate::batch::MAX_BATCH);
-        let mut nodes = Vec::with_capacity(graph.nodes.len());
-        let mut sources = Vec::new();
-        for (id, def) in graph.nodes.into_iter().enumerate() {
-            let n_out = graph
-                .edges
-                .iter()
-                .filter(|e| e.from == id)
-                .map(|e| e.output as usize + 1)
-                .max()
-                .unwrap_or(0);
-            let mut outputs = vec![None; n_out];
-            for e in graph.edges.iter().filter(|e| e.from == id) {
-                outputs[e.output as usize] = Some((e.to, e.input));
-            }
-            let (element, factory, is_port) = match def.element {
-                DefElement::Nf(factory) => {
-                    let nf = factory().map_err(|source| GraphError::Build {
-                        node: def.name.clone(),
-                        source,
-                    })?;
-                    (Element::Nf(nf), Some(factory), false)
-                }
-                DefElement::Port(port) => {
-                    if port.is_source() && n_out > 0 {
-                        sources.push(id);
-                    }
-                    (Element::Port(port), None, true)
-                }
-            };
-            nodes.push(Node {
-                element,
-                factory,
-                scratch: (0..n_out)
-                    .map(|_| Batch::with_capacity(batch_size))
-                    .collect(),
-                outputs,
-                stats: Arc::new(NodeStats::new(&def.name, &def.kind, is_port)),
-                timing_tick: 0,
-                exhausted: false,
-            });
-        }
+        let (nodes, sources) = build_nodes(graph, batch_size, &mut Vec::new())?;
         let stats = StatsHandle::new(nodes.iter().map(|n| n.stats.clone()).collect());
         Ok(Runtime {
             nodes,
@@ -428,6 +503,83 @@ impl Runtime {
             started: false,
             received: 0,
         })
+    }
+
+    /// Whether a swap to a plan containing `node` can keep this runtime's
+    /// port of the same name running (same kind and parameters).
+    pub fn can_keep_port(&self, node: &PlanNode) -> bool {
+        self.nodes.iter().any(|n| {
+            n.stats.name == node.name
+                && n.stats.kind == node.spec.kind
+                && matches!(n.element, Element::Port(_))
+                && n.params.as_ref() == Some(&node.params)
+        })
+    }
+
+    /// Replaces the running graph with `graph`, between two rounds, without
+    /// losing a packet in flight (there are none between rounds):
+    /// * NFs whose name and kind are unchanged hand their state to the new
+    ///   instance ([`Nf::adopt`]) and keep their counters;
+    /// * ports marked to be kept ([`Graph::from_plan_keeping`]) keep running
+    ///   with what they hold (queued packets, open files);
+    /// * everything else is built afresh; dropped nodes are discarded.
+    ///
+    /// Returns the packets lost because they sat in ports that are gone.
+    /// On error the old graph keeps running untouched.
+    pub fn swap(&mut self, graph: Graph) -> Result<u64, GraphError> {
+        graph.check()?;
+        for def in &graph.nodes {
+            if matches!(def.element, DefElement::KeepPort)
+                && !self
+                    .nodes
+                    .iter()
+                    .any(|n| n.stats.name == def.name && matches!(n.element, Element::Port(_)))
+            {
+                return Err(GraphError::Build {
+                    node: def.name.clone(),
+                    source: ConfigError::new("no running port of that name to keep"),
+                });
+            }
+        }
+        let (mut nodes, sources) = build_nodes(graph, self.config.batch_size, &mut self.nodes)?;
+        // Hand state over from old NFs of the same name and kind.
+        for node in &mut nodes {
+            let Element::Nf(new) = &mut node.element else {
+                continue;
+            };
+            if let Some(old) = self
+                .nodes
+                .iter_mut()
+                .find(|o| o.stats.name == node.stats.name && o.stats.kind == node.stats.kind)
+                && let Element::Nf(_) = old.element
+                && let Element::Nf(old_nf) = std::mem::replace(&mut old.element, Element::Failed)
+            {
+                let adopted = catch_unwind(AssertUnwindSafe(|| new.adopt(old_nf)));
+                if adopted.is_err() {
+                    node.stats.panics.add(1);
+                }
+            }
+        }
+        let lost = self
+            .nodes
+            .iter()
+            .map(|n| match &n.element {
+                Element::Port(p) => p.pending() as u64,
+                _ => 0,
+            })
+            .sum();
+        self.nodes = nodes;
+        self.sources = sources;
+        self.timers.clear();
+        self.timer_requests.requests.clear();
+        self.stats
+            .replace(self.nodes.iter().map(|n| n.stats.clone()).collect());
+        if self.started {
+            for id in 0..self.nodes.len() {
+                self.call_nf(id, |nf, ctx| nf.start(ctx));
+            }
+        }
+        Ok(lost)
     }
 
     /// Counters, shareable with other threads.
@@ -522,11 +674,7 @@ impl Runtime {
         let Element::Port(port) = &mut node.element else {
             unreachable!("sources are ports")
         };
-        let mut pctx = PortCtx {
-            pool: &self.pool,
-            now: self.now,
-            port_id: id as u16,
-        };
+        let mut pctx = PortCtx::new(&self.pool, self.now, id as u16);
         if port.recv(&mut batch, &mut pctx) == RecvStatus::Exhausted {
             node.exhausted = true;
         }
@@ -535,10 +683,13 @@ impl Runtime {
             self.give_batch(batch);
             return 0;
         }
+        let bytes = if port.counts_bytes() {
+            pctx.bytes
+        } else {
+            batch.iter().map(|p| p.len() as u64).sum()
+        };
         node.stats.rx_packets.add(n as u64);
-        node.stats
-            .rx_bytes
-            .add(batch.iter().map(|p| p.len() as u64).sum());
+        node.stats.rx_bytes.add(bytes);
         node.stats.batches.add(1);
         self.forward(id, 0, batch);
         n
@@ -568,18 +719,21 @@ impl Runtime {
         let n = batch.len() as u64;
         match &mut node.element {
             Element::Port(port) => {
-                let bytes: u64 = batch.iter().map(|p| p.len() as u64).sum();
-                let mut pctx = PortCtx {
-                    pool: &self.pool,
-                    now: self.now,
-                    port_id: id as u16,
+                let counts = port.counts_bytes();
+                let bytes: u64 = if counts {
+                    0
+                } else {
+                    batch.iter().map(|p| p.len() as u64).sum()
                 };
+                let mut pctx = PortCtx::new(&self.pool, self.now, id as u16);
                 port.send(&mut batch, &mut pctx);
                 let left = batch.len() as u64;
-                let mut sent_bytes = bytes;
+                let mut sent_bytes = if counts { pctx.bytes } else { bytes };
                 if left > 0 {
                     stats.count_drop(port.overflow_reason(), left);
-                    sent_bytes -= batch.iter().map(|p| p.len() as u64).sum::<u64>();
+                    if !counts {
+                        sent_bytes -= batch.iter().map(|p| p.len() as u64).sum::<u64>();
+                    }
                 }
                 stats.tx_packets.add(n - left);
                 stats.tx_bytes.add(sent_bytes);
@@ -810,6 +964,13 @@ impl Runtime {
                 .is_some_and(|s| s.load(Ordering::Relaxed))
             {
                 return StopReason::Requested;
+            }
+            if limits
+                .interrupt
+                .as_ref()
+                .is_some_and(|i| i.load(Ordering::Relaxed) && i.swap(false, Ordering::AcqRel))
+            {
+                return StopReason::Interrupted;
             }
             if limits
                 .duration

@@ -4,6 +4,7 @@
 //! Each counter has a single writer (the core running the node), so an
 //! increment is a relaxed load and store, not a locked read-modify-write.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,6 +93,7 @@ impl NodeStats {
                 (n > 0).then(|| (r.name().to_string(), n))
             })
             .collect();
+        let tx_bytes = self.is_port.then(|| self.tx_bytes.get());
         let timed = self.timed_packets.get();
         NodeSnapshot {
             name: self.name.clone(),
@@ -100,13 +102,17 @@ impl NodeStats {
             rx_packets: self.rx_packets.get(),
             rx_bytes: self.rx_bytes.get(),
             tx_packets: self.tx_packets.get(),
-            tx_bytes: self.tx_bytes.get(),
+            tx_bytes,
             drops,
             batches: self.batches.get(),
             ns_per_packet: (timed > 0).then(|| self.busy_ns.get() as f64 / timed as f64),
             panics: self.panics.get(),
             last_panic: self.last_panic.lock().map(|p| p.clone()).unwrap_or(None),
-            extra: self.extra.lock().map(|e| e.clone()).unwrap_or_default(),
+            extra: self
+                .extra
+                .lock()
+                .map(|e| e.iter().cloned().collect())
+                .unwrap_or_default(),
         }
     }
 }
@@ -120,25 +126,29 @@ pub struct NodeSnapshot {
     pub rx_packets: u64,
     pub rx_bytes: u64,
     pub tx_packets: u64,
-    pub tx_bytes: u64,
+    /// Bytes transmitted (ports only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_bytes: Option<u64>,
     /// Non-zero drop counters by reason name.
-    pub drops: Vec<(String, u64)>,
+    pub drops: BTreeMap<String, u64>,
     pub batches: u64,
     pub ns_per_packet: Option<f64>,
     pub panics: u64,
     pub last_panic: Option<String>,
-    pub extra: Vec<(String, u64)>,
+    /// NF- or port-specific counters.
+    pub extra: BTreeMap<String, u64>,
 }
 
 impl NodeSnapshot {
     pub fn dropped(&self) -> u64 {
-        self.drops.iter().map(|(_, n)| n).sum()
+        self.drops.values().sum()
     }
     pub fn drops_for(&self, reason: DropReason) -> u64 {
-        self.drops
-            .iter()
-            .find(|(r, _)| r == reason.name())
-            .map_or(0, |(_, n)| *n)
+        self.drops.get(reason.name()).copied().unwrap_or(0)
+    }
+    /// An NF- or port-specific counter.
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        self.extra.get(name).copied()
     }
 }
 
@@ -156,7 +166,6 @@ impl StatsHandle {
         }
     }
 
-    #[allow(dead_code)] // used by plan swap
     pub(crate) fn replace(&self, nodes: Vec<Arc<NodeStats>>) {
         self.nodes.store(Arc::new(nodes));
     }

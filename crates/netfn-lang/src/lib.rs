@@ -46,7 +46,7 @@ pub use model::{
     BaseDir, Connection, Element, KEYWORDS, Lit, Literal, Model, Param, is_element_name, is_ident,
 };
 pub use source::{Loc, SourceFile};
-pub use validate::{TEE_KIND, check_build, summary, validate};
+pub use validate::{TEE_KIND, build_error, check_build, summary, validate};
 pub use vars::Vars;
 
 /// Reads a graph file, with everything it includes, into a model.

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use netfn_core::config::{
-    Arity, Build, Catalog, ElementSpec, Params, Plan, PlanEdge, PlanNode, Value,
+    Arity, Build, Catalog, ConfigError, ElementSpec, Params, Plan, PlanEdge, PlanNode, Value,
 };
 
 use crate::diag::{Diagnostic, Diagnostics, closest, suggest};
@@ -895,35 +895,38 @@ pub fn check_build(plan: &Plan, model: &Model) -> Diagnostics {
             Build::Nf(build) => build(&node.params).map(drop),
             Build::Port(build) => build(&node.params).map(drop),
         };
-        let Err(err) = result else { continue };
-        let element = model.element(&node.name);
-        let (loc, label) = match (element, &err.param) {
-            (Some(e), Some(p)) => match e.param(p) {
-                Some(param) => (param.loc.to(&param.value.loc), format!("`{p}` rejected")),
-                None => (
-                    e.kind_loc.clone(),
-                    format!("the default of `{p}` is rejected"),
-                ),
-            },
-            (Some(e), None) => (
-                e.kind_loc.clone(),
-                format!("`{}` cannot be built", node.spec.kind),
-            ),
-            (None, _) => (
-                tee_loc(model, &node.name).unwrap_or_default(),
-                format!("`{}` cannot be built", node.spec.kind),
-            ),
-        };
-        diags.push(
-            Diagnostic::error(
-                "netfn::build",
-                &loc,
-                format!("`{}` ({}): {}", node.name, node.spec.kind, err.message),
-            )
-            .with_label(label),
-        );
+        if let Err(err) = result {
+            diags.push(build_error(&node.name, node.spec.kind, &err, model));
+        }
     }
     diags
+}
+
+/// A located diagnostic for an element whose builder rejected its
+/// parameters: points at the parameter named by the error, else at the
+/// element's kind.
+pub fn build_error(name: &str, kind: &str, err: &ConfigError, model: &Model) -> Diagnostic {
+    let element = model.element(name);
+    let (loc, label) = match (element, &err.param) {
+        (Some(e), Some(p)) => match e.param(p) {
+            Some(param) => (param.loc.to(&param.value.loc), format!("`{p}` rejected")),
+            None => (
+                e.kind_loc.clone(),
+                format!("the default of `{p}` is rejected"),
+            ),
+        },
+        (Some(e), None) => (e.kind_loc.clone(), format!("`{kind}` cannot be built")),
+        (None, _) => (
+            tee_loc(model, name).unwrap_or_default(),
+            format!("`{kind}` cannot be built"),
+        ),
+    };
+    Diagnostic::error(
+        "netfn::build",
+        &loc,
+        format!("`{name}` ({kind}): {}", err.message),
+    )
+    .with_label(label)
 }
 
 /// For a generated tee node (`x/tee@k`), the first mirror out of `x[k]`.

@@ -96,11 +96,9 @@ pub(crate) fn coerce(
                 Err(errors)
             }
         }
-        (ParamType::List(_), _) => Err(one(mismatch(
-            lit,
-            ty,
-            Some(format!("write a list: `[{lit}]`")),
-        ))),
+        // A single value where a list is expected is a one-element list
+        // (`size = 64B` means `size = [64B]`).
+        (ParamType::List(inner), _) => coerce(lit, inner, base_dir).map(|v| Value::List(vec![v])),
         (_, Lit::List(_)) => Err(one(mismatch(lit, ty, None))),
         (ParamType::Bool, Lit::Bool(b)) => Ok(Value::Bool(*b)),
         (ParamType::Bool, _) => Err(one(mismatch(

@@ -392,6 +392,7 @@ impl Port for Generator {
             }
             pkt.set_input_port(ctx.port_id);
             pkt.set_timestamp(ctx.now);
+            ctx.bytes += (hl + pl) as u64;
             self.sent += 1;
             let _ = batch.push(pkt);
         }
@@ -402,9 +403,13 @@ impl Port for Generator {
         }
     }
 
-    fn send(&mut self, batch: &mut Batch, _ctx: &mut PortCtx<'_>) {
+    fn send(&mut self, batch: &mut Batch, ctx: &mut PortCtx<'_>) {
         // A generator consumes what is sent to it (like a sink).
-        batch.clear();
+        ctx.bytes += batch.drain().map(|(p, _)| p.len() as u64).sum::<u64>();
+    }
+
+    fn counts_bytes(&self) -> bool {
+        true
     }
 
     fn counters(&self, report: &mut dyn FnMut(&str, u64)) {

@@ -169,13 +169,18 @@ impl Port for Sink {
         RecvStatus::Exhausted
     }
 
-    fn send(&mut self, batch: &mut Batch, _ctx: &mut PortCtx<'_>) {
+    fn send(&mut self, batch: &mut Batch, ctx: &mut PortCtx<'_>) {
         if self.check != Check::None {
             for pkt in batch.iter_mut() {
                 self.inspect(pkt);
             }
         }
-        batch.clear();
+        // Count while dropping: one pass over the packets.
+        ctx.bytes += batch.drain().map(|(p, _)| p.len() as u64).sum::<u64>();
+    }
+
+    fn counts_bytes(&self) -> bool {
+        true
     }
 
     fn is_source(&self) -> bool {

@@ -108,14 +108,7 @@ fn overhead(c: &mut Criterion) {
             b.iter(|| {
                 let (mut done, mut forwarded) = (0, 0u64);
                 while done < PER_ITER {
-                    source.recv(
-                        &mut batch,
-                        &mut PortCtx {
-                            pool: &pool,
-                            now: 0,
-                            port_id: 0,
-                        },
-                    );
+                    source.recv(&mut batch, &mut PortCtx::new(&pool, 0, 0));
                     for pkt in batch.iter_mut() {
                         forwarded += u64::from(hand_ttl(pkt.data_mut(), k));
                     }

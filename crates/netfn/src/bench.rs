@@ -133,11 +133,7 @@ pub fn run_baseline(k: usize, batch_size: usize, packets: u64, deadline: Option<
     let mut done = 0u64;
     let mut forwarded = 0u64;
     while done < packets {
-        let mut ctx = PortCtx {
-            pool: &pool,
-            now: 0,
-            port_id: 0,
-        };
+        let mut ctx = PortCtx::new(&pool, 0, 0);
         source.recv(&mut batch, &mut ctx);
         for pkt in batch.iter_mut() {
             forwarded += u64::from(hand_ttl(pkt.data_mut(), k));
@@ -201,7 +197,7 @@ pub fn run_framework_with(
     rt.run(&RunLimits {
         packets: Some(packets),
         duration,
-        stop: None,
+        ..RunLimits::default()
     });
     let sink = rt.stats().node("sink").map_or(0, |s| s.tx_packets);
     assert!(

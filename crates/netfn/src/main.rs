@@ -1,11 +1,19 @@
-//! The `netfn` command.
+//! The `netfn` command: run, check, draw and list service graphs, and run
+//! the benchmarks.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 invalid graph or usage.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use netfn_core::config::{Catalog, Plan};
+use netfn_lang::{Diagnostics, Model, Vars};
 
 mod bench;
+mod run;
+mod view;
 
 #[derive(Parser)]
 #[command(
@@ -18,13 +26,81 @@ struct Cli {
     command: Command,
 }
 
+/// Graph file and variable overrides, shared by the commands that read one.
+#[derive(clap::Args)]
+struct GraphArgs {
+    /// The graph file (`.nf`), or `.json` for the JSON form.
+    file: PathBuf,
+    /// Set a graph variable, overriding its `let` (repeatable): -D rate=1000
+    #[arg(short = 'D', value_name = "NAME=VALUE")]
+    define: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run a graph, with a live view of every stage and port.
+    Run {
+        #[command(flatten)]
+        graph: GraphArgs,
+        /// Stop after this long (e.g. 10s, 500ms, 2m).
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Stop after the sources received this many packets.
+        #[arg(long)]
+        packets: Option<u64>,
+        /// Print machine-readable stats (one JSON object) at the end instead
+        /// of the live view and table.
+        #[arg(long)]
+        json: bool,
+        /// Reload when the graph file changes (SIGHUP always reloads).
+        #[arg(long)]
+        watch: bool,
+        /// No live view (the final summary is still printed).
+        #[arg(long, short)]
+        quiet: bool,
+        /// Packets per burst (1..=256).
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Frames in the packet pool.
+        #[arg(long, default_value_t = 16384)]
+        frames: u32,
+    },
+    /// Validate a graph: print diagnostics, or a one-line summary.
+    Check {
+        #[command(flatten)]
+        graph: GraphArgs,
+        /// Print diagnostics (or the summary) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Draw a graph as Graphviz DOT or SVG (no Graphviz needed for SVG).
+    Graph {
+        #[command(flatten)]
+        graph: GraphArgs,
+        #[arg(long, value_enum, default_value_t = DrawFormat::Dot)]
+        format: DrawFormat,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// List every NF and port kind with its parameters.
+    Nfs {
+        /// Show only this kind.
+        kind: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks (measured in one run against a baseline).
     Bench {
         #[command(subcommand)]
         which: BenchCommand,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DrawFormat {
+    Dot,
+    Svg,
 }
 
 #[derive(Subcommand)]
@@ -38,7 +114,7 @@ enum BenchCommand {
         /// Milliseconds per measured round.
         #[arg(long, default_value_t = 300)]
         round_ms: u64,
-        /// Measured rounds per variant (median is reported).
+        /// Measured rounds per variant (the median is reported).
         #[arg(long, default_value_t = 7)]
         rounds: usize,
         #[arg(long, default_value_t = 32)]
@@ -50,15 +126,114 @@ enum BenchCommand {
         /// variant and exit (for valgrind/callgrind instruction counts).
         #[arg(long)]
         packets: Option<u64>,
-        /// With --packets: `baseline` or `framework`.
+        /// With --packets: `baseline`, `framework` or `runtime-hand`.
         #[arg(long, default_value = "framework")]
         variant: String,
     },
 }
 
+/// Every element kind this binary knows.
+pub fn catalog() -> Catalog {
+    let mut c = Catalog::new();
+    c.extend(netfn_nfs::catalog())
+        .extend(netfn_ports::catalog());
+    c
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 10s, 500ms, 2m)"))?;
+    let scale = match unit {
+        "ns" => 1e-9,
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{s}` (use ns, us, ms, s, m, h)"
+            ));
+        }
+    };
+    Ok(Duration::from_secs_f64(n * scale))
+}
+
+/// Reads and validates a graph file (text, or JSON if it ends in `.json`).
+pub fn load(
+    file: &Path,
+    defines: &[String],
+    catalog: &Catalog,
+) -> Result<(Model, Plan), Diagnostics> {
+    let mut vars = Vars::new();
+    for d in defines {
+        vars.define_arg(d)?;
+    }
+    let model = if file.extension().is_some_and(|e| e == "json") {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            let mut d = Diagnostics::new();
+            d.push(netfn_lang::Diagnostic::error(
+                "netfn::io",
+                &netfn_lang::Loc::default(),
+                format!("cannot read {}: {e}", file.display()),
+            ));
+            d
+        })?;
+        Model::from_json_named(&file.display().to_string(), &text)?
+    } else {
+        netfn_lang::parse_file(file, &vars)?
+    };
+    let plan = netfn_lang::validate(&model, catalog)?;
+    Ok((model, plan))
+}
+
+fn print_diagnostics(diags: &Diagnostics, json: bool) {
+    if json {
+        println!("{}", diags.to_json());
+    } else {
+        eprint!("{}", diags.render());
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let catalog = catalog();
     match cli.command {
+        Command::Run {
+            graph,
+            duration,
+            packets,
+            json,
+            watch,
+            quiet,
+            batch,
+            frames,
+        } => {
+            let options = run::Options {
+                duration,
+                packets,
+                json,
+                watch,
+                quiet,
+                batch,
+                frames,
+                defines: graph.define,
+            };
+            run::run(&graph.file, &catalog, options)
+        }
+        Command::Check { graph, json } => check(&graph, &catalog, json),
+        Command::Graph {
+            graph,
+            format,
+            output,
+        } => draw(&graph, &catalog, format, output.as_deref()),
+        Command::Nfs { kind, json } => list_kinds(&catalog, kind.as_deref(), json),
         Command::Bench {
             which:
                 BenchCommand::Overhead {
@@ -79,7 +254,7 @@ fn main() -> ExitCode {
                     "runtime-hand" => bench::run_framework_with(k, batch, packets, None, true),
                     other => {
                         eprintln!(
-                            "error: unknown variant `{other}` (expected baseline or framework)"
+                            "error: unknown variant `{other}` (expected baseline, framework or runtime-hand)"
                         );
                         return ExitCode::from(2);
                     }
@@ -102,4 +277,132 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// `netfn check`: validation, then the NFs' own builders (rules files and
+/// the like). Ports are not opened: that could create output files or need
+/// root.
+fn check(graph: &GraphArgs, catalog: &Catalog, json: bool) -> ExitCode {
+    let (model, plan) = match load(&graph.file, &graph.define, catalog) {
+        Ok(loaded) => loaded,
+        Err(diags) => {
+            print_diagnostics(&diags, json);
+            return ExitCode::from(2);
+        }
+    };
+    let nfs_only = Plan {
+        nodes: plan
+            .nodes
+            .iter()
+            .filter(|n| !n.spec.is_port())
+            .cloned()
+            .collect(),
+        edges: Vec::new(),
+    };
+    let diags = netfn_lang::check_build(&nfs_only, &model);
+    if !diags.is_empty() {
+        print_diagnostics(&diags, json);
+        return ExitCode::from(2);
+    }
+    let summary = netfn_lang::summary(&plan);
+    if json {
+        println!("{}", serde_json::json!({ "ok": true, "summary": summary }));
+    } else {
+        println!("{}: ok: {summary}", graph.file.display());
+    }
+    ExitCode::SUCCESS
+}
+
+fn draw(
+    graph: &GraphArgs,
+    catalog: &Catalog,
+    format: DrawFormat,
+    output: Option<&Path>,
+) -> ExitCode {
+    let plan = match load(&graph.file, &graph.define, catalog) {
+        Ok((_, plan)) => plan,
+        Err(diags) => {
+            print_diagnostics(&diags, false);
+            return ExitCode::from(2);
+        }
+    };
+    let text = match format {
+        DrawFormat::Dot => netfn_lang::to_dot(&plan),
+        DrawFormat::Svg => netfn_lang::to_svg(&plan),
+    };
+    match output {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, text) {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+        }
+        None => print!("{text}"),
+    }
+    ExitCode::SUCCESS
+}
+
+/// `netfn nfs`: generated from the catalog the validator uses.
+fn list_kinds(catalog: &Catalog, only: Option<&str>, json: bool) -> ExitCode {
+    let specs: Vec<_> = catalog
+        .iter()
+        .filter(|s| only.is_none_or(|k| s.kind == k))
+        .collect();
+    if specs.is_empty() {
+        let known: Vec<_> = catalog.iter().map(|s| s.kind).collect();
+        eprintln!(
+            "error: no element kind `{}`; known kinds: {}",
+            only.unwrap_or(""),
+            known.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    if json {
+        let list: Vec<_> = specs
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "kind": s.kind,
+                    "doc": s.doc,
+                    "port": s.is_port(),
+                    "inputs": s.inputs.to_string(),
+                    "outputs": s.outputs.to_string(),
+                    "params": s.params.iter().map(|p| serde_json::json!({
+                        "name": p.name,
+                        "type": p.ty.to_string(),
+                        "default": p.default,
+                        "required": p.default.is_none(),
+                        "doc": p.doc,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).expect("serialisable")
+        );
+        return ExitCode::SUCCESS;
+    }
+    for s in specs {
+        let what = if s.is_port() { "port" } else { "nf" };
+        println!(
+            "{} ({what}; inputs {}, outputs {})",
+            s.kind, s.inputs, s.outputs
+        );
+        println!("    {}", s.doc);
+        for p in s.params {
+            let default = p
+                .default
+                .map_or("required".to_string(), |d| format!("default {d}"));
+            println!(
+                "    {:<10} {:<32} {:<22} {}",
+                p.name,
+                p.ty.to_string(),
+                default,
+                p.doc
+            );
+        }
+        println!();
+    }
+    ExitCode::SUCCESS
 }

@@ -1,0 +1,212 @@
+//! Flow keys and flow hashes: the 5-tuple of a frame, its reverse, a
+//! direction-independent (symmetric) form, and fast fixed-seed hashes so
+//! every core and process agrees on a flow's hash.
+//!
+//! Extraction walks Ethernet, up to two VLAN tags, IPv4 or IPv6 (with
+//! extension headers) and TCP/UDP ports; for ICMP echo the identifier stands
+//! in for both ports. Non-first fragments have no ports (0).
+
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+
+use netfn_wire::{
+    EtherType, Ethernet, EthernetFrame, Header, IpProtocol, Ipv4, Ipv4Packet, Ipv6, Ipv6Packet,
+    Vlan, VlanTag,
+};
+
+use crate::pool::Packet;
+
+/// A transport 5-tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub protocol: u8,
+}
+
+/// Fixed seed: a flow hashes the same on every core and in every process.
+const SEED: u64 = 0x6e65_7466_6e5f_666c;
+
+impl FlowKey {
+    /// The 5-tuple of an Ethernet frame; `None` if it is not (valid) IP.
+    pub fn from_frame(frame: &[u8]) -> Option<FlowKey> {
+        let mut ethertype = Ethernet::check(frame)
+            .ok()
+            .map(|_| EthernetFrame::new_unchecked(frame).ethertype())?;
+        let mut at = netfn_wire::ethernet::HEADER_LEN;
+        for _ in 0..2 {
+            if !ethertype.is_vlan() {
+                break;
+            }
+            let rest = frame.get(at..)?;
+            Vlan::check(rest).ok()?;
+            ethertype = VlanTag::new_unchecked(rest).ethertype();
+            at += 4;
+        }
+        let ip = frame.get(at..)?;
+        match ethertype {
+            EtherType::Ipv4 => Self::from_ipv4(ip),
+            EtherType::Ipv6 => Self::from_ipv6(ip),
+            _ => None,
+        }
+    }
+
+    /// The 5-tuple of a buffer starting at an IPv4 header.
+    pub fn from_ipv4(buf: &[u8]) -> Option<FlowKey> {
+        let ext = Ipv4::check(buf).ok()?;
+        let buf = &buf[..ext.end];
+        let ip = Ipv4Packet::new_unchecked(buf);
+        let proto = ip.protocol();
+        let ports = if ip.is_first_fragment() {
+            ports(proto, &buf[ext.header_len..])
+        } else {
+            (0, 0)
+        };
+        Some(FlowKey {
+            src: ip.src_addr().into(),
+            dst: ip.dst_addr().into(),
+            src_port: ports.0,
+            dst_port: ports.1,
+            protocol: proto.into(),
+        })
+    }
+
+    /// The 5-tuple of a buffer starting at an IPv6 header.
+    pub fn from_ipv6(buf: &[u8]) -> Option<FlowKey> {
+        let ext = Ipv6::check(buf).ok()?;
+        let buf = &buf[..ext.end];
+        let ip = Ipv6Packet::new_unchecked(buf);
+        let (proto, offset) = ip.upper_layer().ok()?;
+        let first = ip.fragment().is_none_or(|f| f.offset == 0);
+        let ports = if first {
+            ports(proto, buf.get(offset..)?)
+        } else {
+            (0, 0)
+        };
+        Some(FlowKey {
+            src: ip.src_addr().into(),
+            dst: ip.dst_addr().into(),
+            src_port: ports.0,
+            dst_port: ports.1,
+            protocol: proto.into(),
+        })
+    }
+
+    /// The key of the reply direction.
+    pub fn reversed(&self) -> FlowKey {
+        FlowKey {
+            src: self.dst,
+            dst: self.src,
+            src_port: self.dst_port,
+            dst_port: self.src_port,
+            ..*self
+        }
+    }
+
+    /// The same key for both directions (the lower endpoint first).
+    pub fn canonical(&self) -> FlowKey {
+        if (self.src, self.src_port) <= (self.dst, self.dst_port) {
+            *self
+        } else {
+            self.reversed()
+        }
+    }
+
+    /// A fast hash of the 5-tuple (direction-dependent).
+    pub fn hash32(&self) -> u32 {
+        let h = foldhash::fast::FixedState::with_seed(SEED).hash_one(self);
+        (h ^ (h >> 32)) as u32
+    }
+
+    /// A hash that is the same for both directions of a flow.
+    pub fn symmetric_hash32(&self) -> u32 {
+        self.canonical().hash32()
+    }
+}
+
+/// Source and destination ports (ICMP echo: the identifier twice).
+fn ports(proto: IpProtocol, l4: &[u8]) -> (u16, u16) {
+    let be = |at: usize| {
+        l4.get(at..at + 2)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    match proto {
+        IpProtocol::Tcp | IpProtocol::Udp => (be(0), be(2)),
+        // Echo request/reply (v4: 8/0, v6: 128/129): identifier at offset 4.
+        IpProtocol::Icmp if matches!(l4.first(), Some(0 | 8)) => (be(4), be(4)),
+        IpProtocol::Icmpv6 if matches!(l4.first(), Some(128 | 129)) => (be(4), be(4)),
+        _ => (0, 0),
+    }
+}
+
+/// The packet's flow hash: the cached one if a port or NF set it, else
+/// computed from its 5-tuple (and cached). `None` for non-IP frames.
+pub fn flow_hash(pkt: &mut Packet) -> Option<u32> {
+    if let Some(h) = pkt.flow_hash() {
+        return Some(h);
+    }
+    let h = FlowKey::from_frame(pkt.data())?.hash32();
+    pkt.set_flow_hash(h);
+    Some(h)
+}
+
+/// Like [`flow_hash`] but the same for both directions of a flow.
+pub fn symmetric_flow_hash(pkt: &Packet) -> Option<u32> {
+    Some(FlowKey::from_frame(pkt.data())?.symmetric_hash32())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netfn_wire::{MacAddr, PacketBuilder, TcpFlags};
+    use std::net::Ipv4Addr;
+
+    fn tcp(src: [u8; 4], sp: u16, dst: [u8; 4], dp: u16, vlan: bool) -> Vec<u8> {
+        let eth = PacketBuilder::ethernet(MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2]));
+        let eth = if vlan { eth.vlan(7).unwrap() } else { eth };
+        let t = eth.ipv4(Ipv4Addr::from(src), Ipv4Addr::from(dst), 64).tcp(
+            sp,
+            dp,
+            1,
+            0,
+            TcpFlags::SYN,
+            1000,
+        );
+        let mut buf = vec![0; t.size(0)];
+        t.write(&mut buf, &[]).unwrap();
+        buf
+    }
+
+    #[test]
+    fn extracts_ports_in_the_right_order() {
+        let k = FlowKey::from_frame(&tcp([10, 0, 0, 1], 1234, [10, 0, 0, 2], 80, false)).unwrap();
+        assert_eq!((k.src_port, k.dst_port, k.protocol), (1234, 80, 6));
+        assert_eq!(k.src, IpAddr::from([10, 0, 0, 1]));
+        let tagged =
+            FlowKey::from_frame(&tcp([10, 0, 0, 1], 1234, [10, 0, 0, 2], 80, true)).unwrap();
+        assert_eq!(k, tagged);
+    }
+
+    #[test]
+    fn symmetric_hash_ignores_direction() {
+        let a = FlowKey::from_frame(&tcp([10, 0, 0, 1], 1234, [10, 0, 0, 2], 80, false)).unwrap();
+        let b = FlowKey::from_frame(&tcp([10, 0, 0, 2], 80, [10, 0, 0, 1], 1234, false)).unwrap();
+        assert_eq!(a.reversed(), b);
+        assert_eq!(a.symmetric_hash32(), b.symmetric_hash32());
+        assert_ne!(a.hash32(), b.hash32());
+    }
+
+    #[test]
+    fn rejects_non_ip_and_garbage() {
+        assert_eq!(FlowKey::from_frame(&[0u8; 10]), None);
+        let mut f = tcp([1, 1, 1, 1], 1, [2, 2, 2, 2], 2, false);
+        f[12] = 0x08;
+        f[13] = 0x06;
+        assert_eq!(FlowKey::from_frame(&f), None);
+        for len in 0..f.len() {
+            let _ = FlowKey::from_frame(&f[..len]);
+        }
+    }
+}

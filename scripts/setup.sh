@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the system packages netfn's tests use. Idempotent; needs root
+# (or sudo) only when something is missing. CI runs it on a fresh machine.
+set -euo pipefail
+
+# command -> Debian package that provides it
+declare -A want=(
+  [kill]=procps
+  [pkill]=procps
+)
+
+missing=()
+for cmd in "${!want[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${want[$cmd]}")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+echo "setup: installing $pkgs"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $pkgs

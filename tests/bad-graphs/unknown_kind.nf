@@ -1,0 +1,3 @@
+// A misspelt NF kind.
+src :: generator(count = 10);
+src -> ttll() -> out :: sink();
