@@ -305,13 +305,12 @@ impl Batch {
         self.verdicts.clear();
     }
 
-    /// Moves every packet of `other` into `self` as far as room allows; the
-    /// rest stay in `other`.
+    /// Moves every packet of `other` into `self` as far as room allows, in
+    /// order; the rest (the last ones) stay in `other`.
     pub fn append(&mut self, other: &mut Batch) {
         let take = other.len().min(self.remaining());
-        let start = other.len() - take;
-        self.packets.extend(other.packets.drain(start..));
-        self.verdicts.extend(other.verdicts.drain(start..));
+        self.packets.extend(other.packets.drain(..take));
+        self.verdicts.extend(other.verdicts.drain(..take));
     }
 }
 
@@ -382,6 +381,34 @@ mod tests {
         }
         a.append(&mut b);
         assert_eq!((a.len(), b.len()), (3, 2));
+    }
+
+    /// Packets keep their order across `append`, also when only some fit:
+    /// the first ones move, the rest wait in `other` for the next call.
+    #[test]
+    fn append_keeps_order() {
+        let pool = Pool::new(PoolConfig {
+            frames: 8,
+            ..Default::default()
+        })
+        .unwrap();
+        let firsts = |b: &Batch| b.iter().map(|p| p.data()[0]).collect::<Vec<_>>();
+        let mut a = Batch::with_capacity(3);
+        let mut b = Batch::with_capacity(8);
+        for i in 0..5u8 {
+            b.push_with(
+                pool.alloc_with(&[i]).unwrap(),
+                Verdict::forward(u16::from(i)),
+            )
+            .unwrap();
+        }
+        a.append(&mut b);
+        assert_eq!((firsts(&a), firsts(&b)), (vec![0, 1, 2], vec![3, 4]));
+        assert_eq!(a.verdicts()[2], Verdict::forward(2));
+        a.clear();
+        a.append(&mut b);
+        assert_eq!((firsts(&a), firsts(&b)), (vec![3, 4], vec![]));
+        assert_eq!(a.verdicts(), [Verdict::forward(3), Verdict::forward(4)]);
     }
 
     #[test]
