@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::batch::{Action, Batch, DEFAULT_BATCH, DropReason, Verdict};
+use crate::batch::{Action, Batch, DEFAULT_BATCH, DropReason};
 use crate::config::{Build, ConfigError, Params, Plan, PlanEdge, PlanNode};
 use crate::ctx::{Clock, Ctx, EmitBuffer, MonotonicClock, TimerRequests};
 use crate::nf::Nf;
@@ -437,6 +437,8 @@ pub struct Runtime {
     /// Spare empty batches (allocated during warm-up, then reused).
     batches: Vec<Batch>,
     emit: EmitBuffer,
+    /// Spare emit lists (see `route`), reused so routing never allocates.
+    emit_spares: Vec<Vec<(u16, crate::pool::Packet)>>,
     timer_requests: TimerRequests,
     /// (deadline, node, period or 0).
     timers: BinaryHeap<Reverse<(u64, NodeId, u64)>>,
@@ -490,6 +492,7 @@ impl Runtime {
             pool,
             batches: Vec::new(),
             emit: EmitBuffer::with_capacity(2 * crate::batch::MAX_BATCH),
+            emit_spares: Vec::new(),
             timer_requests: TimerRequests::default(),
             timers: BinaryHeap::new(),
             clock,
@@ -807,43 +810,60 @@ impl Runtime {
         if self.emit.overflow > 0 {
             node.stats
                 .count_drop(DropReason::EmitOverflow, self.emit.overflow);
+            self.emit.overflow = 0;
+        }
+        for (reason, lost) in DropReason::ALL.iter().zip(&mut self.emit.lost) {
+            if *lost > 0 {
+                node.stats.count_drop(*reason, std::mem::take(lost));
+            }
         }
         let mut parts = std::mem::take(&mut node.scratch);
-        let mut full: Vec<(u16, Batch)> = Vec::new();
         let mut sent = 0u64;
-        let emitted = self.emit.drain();
-        for (pkt, verdict) in batch
-            .drain()
-            .chain(emitted.map(|(k, p)| (p, Verdict::forward(k))))
-        {
+        // The batch's own packets always fit: every part holds a whole batch.
+        for (pkt, verdict) in batch.drain() {
             match verdict.action() {
-                Action::Forward(k) => match parts.get_mut(k as usize) {
-                    Some(part) if node.outputs[k as usize].is_some() => {
-                        sent += 1;
-                        if let Err(pkt) = part.push(pkt) {
-                            // A part filled up (many emitted packets): ship it whole.
-                            let spare = self
-                                .batches
-                                .pop()
-                                .unwrap_or_else(|| Batch::with_capacity(self.config.batch_size));
-                            full.push((k, std::mem::replace(part, spare)));
-                            let _ = part.push(pkt);
-                        }
-                    }
-                    _ => node.stats.count_drop(DropReason::Unconnected, 1),
-                },
+                Action::Forward(k) if node.outputs.get(k as usize).is_some_and(|o| o.is_some()) => {
+                    sent += 1;
+                    let _ = parts[k as usize].push(pkt);
+                }
+                Action::Forward(_) => node.stats.count_drop(DropReason::Unconnected, 1),
                 Action::Drop(reason) => node.stats.count_drop(reason, 1),
             }
         }
-        node.stats.tx_packets.add(sent);
         self.give_batch(batch);
-        for (k, part) in full {
-            self.forward(id, k, part);
+        // Generated packets: swap the emit list for a spare one, so NFs that
+        // run while we forward full parts emit into a list of their own.
+        let spare = self
+            .emit_spares
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(2 * crate::batch::MAX_BATCH));
+        let mut emitted = std::mem::replace(&mut self.emit.packets, spare);
+        for (k, pkt) in emitted.drain(..) {
+            let connected = self.nodes[id]
+                .outputs
+                .get(k as usize)
+                .is_some_and(|o| o.is_some());
+            if !connected {
+                self.nodes[id].stats.count_drop(DropReason::Unconnected, 1);
+                continue;
+            }
+            sent += 1;
+            if let Err(pkt) = parts[k as usize].push(pkt) {
+                // The part is full: ship it now and start another.
+                let fresh = self.take_batch();
+                let part = std::mem::replace(&mut parts[k as usize], fresh);
+                self.forward(id, k, part);
+                let _ = parts[k as usize].push(pkt);
+            }
         }
+        // Give the (empty) list back: it becomes the emit list again.
+        let spare = std::mem::replace(&mut self.emit.packets, emitted);
+        self.emit_spares.push(spare);
+        self.nodes[id].stats.tx_packets.add(sent);
         for (k, slot) in parts.iter_mut().enumerate() {
             if !slot.is_empty() {
-                let spare = self.take_batch();
-                let part = std::mem::replace(slot, spare);
+                let fresh = self.take_batch();
+                let part = std::mem::replace(slot, fresh);
                 self.forward(id, k as u16, part);
             }
         }

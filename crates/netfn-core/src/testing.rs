@@ -25,6 +25,8 @@ pub struct Output {
     pub dropped: Vec<(DropReason, Packet)>,
     /// Generated packets dropped because the emit buffer overflowed.
     pub emit_overflow: u64,
+    /// Packets lost before they were in a batch (`Ctx::count_lost`).
+    pub lost: std::collections::BTreeMap<DropReason, u64>,
 }
 
 impl Output {
@@ -105,6 +107,11 @@ impl<N: Nf> Harness<N> {
             self.timers.push(Reverse((at, period)));
         }
         out.emit_overflow += self.emit.overflow;
+        for (reason, n) in DropReason::ALL.iter().zip(&mut self.emit.lost) {
+            if *n > 0 {
+                *out.lost.entry(*reason).or_default() += std::mem::take(n);
+            }
+        }
         out.forwarded.extend(self.emit.drain());
     }
 
@@ -133,6 +140,9 @@ impl<N: Nf> Harness<N> {
             }
             out.forwarded.append(&mut emitted.forwarded);
             out.emit_overflow += emitted.emit_overflow;
+            for (reason, n) in emitted.lost {
+                *out.lost.entry(reason).or_default() += n;
+            }
         }
         out
     }

@@ -326,3 +326,32 @@ fn swap_keeps_ports_and_state_and_loses_nothing() {
         "counters carried over"
     );
 }
+
+/// Reports one lost copy per batch.
+struct Leaky;
+impl Nf for Leaky {
+    fn process(&mut self, _input: usize, _batch: &mut Batch, ctx: &mut Ctx<'_>) {
+        ctx.count_lost(DropReason::PoolExhausted);
+    }
+}
+
+#[test]
+fn packets_lost_outside_the_batch_are_counted() {
+    let mut g = Graph::new();
+    let src = g.add_port("src", "feed", FeedPort::new(frames(64)));
+    let nf = g.add_nf("leaky", "leaky", || Leaky);
+    let sink = g.add_port("sink", "collect", CollectPort::new());
+    g.chain(&[src, nf, sink]);
+    let mut rt = Runtime::new(
+        g,
+        RuntimeConfig {
+            batch_size: 16,
+            ..RuntimeConfig::default()
+        },
+    )
+    .unwrap();
+    rt.run(&RunLimits::default());
+    let s = rt.stats().node("leaky").unwrap();
+    assert_eq!(s.drops_for(DropReason::PoolExhausted), 4);
+    assert_eq!(rt.stats().node("sink").unwrap().tx_packets, 64);
+}

@@ -118,10 +118,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// The NF nodes to benchmark: the first node of each kind found in the
 /// example graphs (ttl, counter and the plumbing kinds excluded).
-fn nodes_from_examples(
-    dir: &Path,
-    catalog: &Catalog,
-) -> (Vec<(String, PlanNode)>, Vec<Skipped>) {
+fn nodes_from_examples(dir: &Path, catalog: &Catalog) -> (Vec<(String, PlanNode)>, Vec<Skipped>) {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| e.ok())

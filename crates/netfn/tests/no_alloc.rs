@@ -149,14 +149,9 @@ fn tee_split_graph_allocates_nothing() {
 }
 
 /// An NF that sends two copies of every packet to the same output: that
-/// output receives twice a batch per call.
-///
-/// Fails today: `Runtime::route` collects the parts that overflowed into a
-/// fresh `Vec<(u16, Batch)>` (`full`), one 256-byte allocation per such
-/// batch (6250 for 200 000 packets at batch 32). Un-ignore once `route`
-/// keeps that list in the runtime, preallocated.
+/// output receives twice a batch per call, so routing must ship full parts
+/// as it goes (this once allocated an overflow list per batch).
 #[test]
-#[ignore = "Runtime::route allocates its overflow list (`full`) per batch"]
 fn emitting_more_than_a_batch_to_one_output_allocates_nothing() {
     let mut g = Graph::new();
     let gen_ = g.add_port("gen", "generator", generator());
