@@ -720,3 +720,35 @@ fn steady_state_allocates_nothing() {
         assert!(nf.connections() > 0);
     }
 }
+
+/// A reload keeps the connection table, the counters and the control
+/// handles of the old instance, with the new config's backends.
+#[test]
+fn reload_keeps_connections_and_control_handles() {
+    let old = Maglev::new(config(Mode::Dsr, 4)).unwrap();
+    let control = old.control();
+    let mut h = Harness::new(old);
+    let flows: Vec<Vec<u8>> = (0..400u16)
+        .map(|i| tcp4([10, 0, 1, i as u8], 3000 + i, [10, 1, 0, 1], 80))
+        .collect();
+    let refs: Vec<&[u8]> = flows.iter().map(|f| f.as_slice()).collect();
+    let before = h.process_bytes(0, &refs).on(0);
+    let old = std::mem::replace(&mut h.nf, Maglev::new(config(Mode::Dsr, 1)).unwrap());
+    let mut new = Maglev::new(config(Mode::Dsr, 3)).unwrap(); // backend 4 left
+    new.adopt(Box::new(old));
+    assert_eq!(new.connections(), 400);
+    h.nf = new;
+    let after = h.process_bytes(0, &refs).on(0);
+    for (a, b) in before.iter().zip(&after) {
+        if a[..6] != backend_mac(4).0 {
+            assert_eq!(a[..6], b[..6], "a kept flow moved on reload");
+        } else {
+            assert_ne!(b[..6], backend_mac(4).0);
+        }
+    }
+    // The old handle now steers the new instance.
+    control.remove_backend(IpAddr::from([10, 2, 0, 1])).unwrap();
+    let later = h.process_bytes(0, &refs).on(0);
+    assert!(later.iter().all(|f| f[..6] != backend_mac(1).0));
+    assert!(h.nf.backend_counters(IpAddr::from([10, 2, 0, 4])).0 > 0);
+}

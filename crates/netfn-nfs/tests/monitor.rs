@@ -523,3 +523,28 @@ fn steady_state_allocates_nothing() {
     assert_eq!(info.count_total, 0, "{info:?}");
     assert!(datagrams > 100, "{datagrams}");
 }
+
+/// A reload with the same keying keeps the flows; one that changes the
+/// keying exports them (end `stop`) and starts afresh.
+#[test]
+fn reload_keeps_or_exports_flows() {
+    let mut old = Harness::new(Monitor::new(config()).unwrap());
+    old.process_bytes(0, &[&udp4([10, 0, 0, 1], 1, [10, 1, 0, 1], 2, 4)]);
+    let mut same = Monitor::new(config()).unwrap();
+    same.adopt(Box::new(std::mem::replace(
+        &mut old.nf,
+        Monitor::new(config()).unwrap(),
+    )));
+    assert_eq!(same.active_flows(), 1);
+
+    let mut changed_cfg = config();
+    changed_cfg.symmetric = true;
+    let mut changed = Harness::new(Monitor::new(changed_cfg).unwrap());
+    changed.nf.adopt(Box::new(same));
+    assert_eq!(changed.nf.active_flows(), 0);
+    let all = lines(&changed.stop().on(1), 9995);
+    let recs = flows(&all);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["end"], "stop");
+    assert_eq!(recs[0]["packets"], 1);
+}
