@@ -177,6 +177,14 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// How many more packets [`Ctx::emit`] takes during this call (an NF
+    /// that generates many, like a flow exporter flushing its queue, stops
+    /// there instead of overflowing).
+    #[inline]
+    pub fn emit_room(&self) -> usize {
+        self.emit.capacity.saturating_sub(self.emit.packets.len())
+    }
+
     /// Counts a packet that was lost without ever being in the batch (a
     /// copy that found no free frame, a reply that could not be built).
     #[inline]

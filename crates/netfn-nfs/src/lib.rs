@@ -5,8 +5,13 @@
 use netfn_core::config::ElementSpec;
 
 pub mod basic;
+pub mod maglev;
+pub mod monitor;
 
 /// Every NF kind of this crate.
 pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
-    basic::SPECS.iter()
+    basic::SPECS
+        .iter()
+        .chain(maglev::SPECS.iter())
+        .chain(monitor::SPECS.iter())
 }
