@@ -30,15 +30,12 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::frame::{BadHeader, SliceWriter, locate_l3, patch_l4};
 use ipnet::IpNet;
 use netfn_core::config::{Arity, Build, ConfigError, ElementSpec, ParamSpec, ParamType, Params};
 use netfn_core::flowtable::FlowTable;
 use netfn_core::{Batch, Ctx, DropReason, FlowKey, Nf, Shared, SharedReader, Verdict};
-use netfn_wire::checksum;
-use netfn_wire::{
-    EtherType, Ethernet, EthernetFrame, Header, IpProtocol, Ipv4, Ipv4Packet, Ipv6, Ipv6Packet,
-    MacAddr, Tcp, TcpPacket, UdpPacket, Vlan, VlanTag,
-};
+use netfn_wire::{EtherType, EthernetFrame, Header, Ipv4, Ipv4Packet, Ipv6, Ipv6Packet, MacAddr};
 
 /// The paper's default table size (a prime; about 100 × the backends it
 /// was designed for keeps the imbalance under 1 %).
@@ -220,28 +217,6 @@ pub fn is_prime(n: u64) -> bool {
         d += 1;
     }
     true
-}
-
-/// Formats into a fixed buffer (no allocation).
-pub(crate) struct SliceWriter<'a> {
-    buf: &'a mut [u8],
-    pub(crate) len: usize,
-}
-
-impl<'a> SliceWriter<'a> {
-    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
-        SliceWriter { buf, len: 0 }
-    }
-}
-
-impl std::fmt::Write for SliceWriter<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
-        dst.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
 }
 
 /// One published version of the pool: the backends, their stable ids, and
@@ -687,24 +662,6 @@ impl Maglev {
     }
 }
 
-/// The EtherType and offset of the network header, after Ethernet and up to
-/// two VLAN tags.
-pub(crate) fn locate_l3(frame: &[u8]) -> Option<(EtherType, usize)> {
-    Ethernet::check(frame).ok()?;
-    let mut ethertype = EthernetFrame::new_unchecked(frame).ethertype();
-    let mut at = netfn_wire::ethernet::HEADER_LEN;
-    for _ in 0..2 {
-        if !ethertype.is_vlan() {
-            break;
-        }
-        let rest = frame.get(at..)?;
-        Vlan::check(rest).ok()?;
-        ethertype = VlanTag::new_unchecked(rest).ethertype();
-        at += netfn_wire::vlan::HEADER_LEN;
-    }
-    Some((ethertype, at))
-}
-
 impl Balancer {
     fn other(&self) -> Verdict {
         if self.drop_other {
@@ -829,10 +786,10 @@ impl Balancer {
 
 /// Rewrites the destination address of the IP packet at the start of `ip`
 /// (already validated) and patches the checksums that cover it.
-fn dnat(ip: &mut [u8], to: IpAddr) -> Result<(), ()> {
+fn dnat(ip: &mut [u8], to: IpAddr) -> Result<(), BadHeader> {
     match to {
         IpAddr::V4(to) => {
-            let end = Ipv4::check(ip).map_err(|_| ())?.end;
+            let end = Ipv4::check(ip).map_err(|_| BadHeader)?.end;
             let mut pkt = Ipv4Packet::new_unchecked(&mut ip[..end]);
             let old = pkt.dst_addr();
             pkt.update_dst_addr(to);
@@ -843,47 +800,18 @@ fn dnat(ip: &mut [u8], to: IpAddr) -> Result<(), ()> {
             patch_l4(proto, pkt.payload_mut(), old.into(), to.into())
         }
         IpAddr::V6(to) => {
-            let end = Ipv6::check(ip).map_err(|_| ())?.end;
+            let end = Ipv6::check(ip).map_err(|_| BadHeader)?.end;
             let mut pkt = Ipv6Packet::new_unchecked(&mut ip[..end]);
             let old = pkt.dst_addr();
             pkt.set_dst_addr(to);
             if pkt.fragment().is_some_and(|f| f.offset != 0) {
                 return Ok(());
             }
-            let (proto, at) = pkt.upper_layer().map_err(|_| ())?;
-            let l4 = ip.get_mut(at..end).ok_or(())?;
+            let (proto, at) = pkt.upper_layer().map_err(|_| BadHeader)?;
+            let l4 = ip.get_mut(at..end).ok_or(BadHeader)?;
             patch_l4(proto, l4, old.into(), to.into())
         }
     }
-}
-
-/// Patches a transport checksum for an address change in its pseudo-header.
-/// Works on first fragments too: only the header must be present.
-fn patch_l4(proto: IpProtocol, l4: &mut [u8], old: IpAddr, new: IpAddr) -> Result<(), ()> {
-    match proto {
-        IpProtocol::Tcp => {
-            Tcp::check(l4).map_err(|_| ())?;
-            TcpPacket::new_unchecked(l4).update_checksum_for_addr(old, new);
-        }
-        IpProtocol::Udp => {
-            // Not `Udp::check`: a first fragment is shorter than the UDP
-            // length field says. The header fields are all we touch.
-            if l4.len() < netfn_wire::udp::HEADER_LEN {
-                return Err(());
-            }
-            UdpPacket::new_unchecked(l4).update_checksum_for_addr(old, new);
-        }
-        IpProtocol::Icmpv6 => {
-            let mut icmp = netfn_wire::Icmpv6Packet::new_checked(l4).map_err(|_| ())?;
-            if let (IpAddr::V6(o), IpAddr::V6(n)) = (old, new) {
-                let c = checksum::update_bytes(icmp.checksum(), &o.octets(), &n.octets());
-                icmp.set_checksum(c);
-            }
-        }
-        // ICMPv4 has no pseudo-header; others carry no checksum we know of.
-        _ => {}
-    }
-    Ok(())
 }
 
 impl Nf for Maglev {

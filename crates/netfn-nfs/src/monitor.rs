@@ -47,7 +47,7 @@ use netfn_wire::{
     Tcp, TcpFlags, TcpPacket,
 };
 
-use crate::maglev::{SliceWriter, locate_l3};
+use crate::frame::{SliceWriter, locate_l3};
 
 /// Most datagrams sent from one `process` call (timers and stop send as
 /// many as the emit buffer takes).
