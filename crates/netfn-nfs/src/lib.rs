@@ -5,6 +5,7 @@
 use netfn_core::config::ElementSpec;
 
 pub mod basic;
+pub mod export;
 pub mod frame;
 pub mod maglev;
 pub mod monitor;

@@ -34,19 +34,16 @@
 //! `end` is `idle`, `active`, `evicted` (lack of resources) or `stop`
 //! (forced end), as IPFIX's flowEndReason.
 
-use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use netfn_core::config::{Arity, Build, ConfigError, ElementSpec, ParamSpec, ParamType, Params};
 use netfn_core::flowtable::FlowTable;
-use netfn_core::{Batch, Ctx, DropReason, FlowKey, Nf};
-use netfn_wire::{
-    EtherType, Header, IpProtocol, Ipv4Packet, Ipv6Packet, MacAddr, PacketBuilder, PacketTemplate,
-    Tcp, TcpFlags, TcpPacket,
-};
+use netfn_core::{Batch, Ctx, FlowKey, Nf};
+use netfn_wire::{EtherType, Header, IpProtocol, Ipv4Packet, Ipv6Packet, Tcp, TcpFlags, TcpPacket};
 
+use crate::export::{ExportConfig, ExportError, JsonExport, JsonLine};
 use crate::frame::{SliceWriter, locate_l3};
 
 /// Most datagrams sent from one `process` call (timers and stop send as
@@ -123,7 +120,8 @@ impl TopBy {
 
 #[derive(Debug, Clone, Copy)]
 enum ExportItem {
-    Flow(FlowRecord),
+    /// A record, and whether flows are keyed symmetrically (`rev_*` fields).
+    Flow(FlowRecord, bool),
     Top {
         by: TopBy,
         rank: usize,
@@ -155,17 +153,12 @@ pub struct MonitorConfig {
     pub top: usize,
     /// Expiry and export period.
     pub interval: Duration,
-    /// Records waiting for export at most.
-    pub capacity: usize,
-    /// Largest export IP packet.
-    pub mtu: usize,
-    pub exporter: (MacAddr, IpAddr, u16),
-    pub collector: (MacAddr, IpAddr, u16),
+    /// Where records go.
+    pub export: ExportConfig,
 }
 
 impl Default for MonitorConfig {
     fn default() -> Self {
-        let local = IpAddr::from([127, 0, 0, 1]);
         MonitorConfig {
             flows: 65_536,
             idle_timeout: Duration::from_secs(15),
@@ -173,10 +166,7 @@ impl Default for MonitorConfig {
             symmetric: false,
             top: 10,
             interval: Duration::from_secs(1),
-            capacity: 4096,
-            mtu: 1500,
-            exporter: (MacAddr([2, 0, 0, 0, 0, 0xfe]), local, 9995),
-            collector: (MacAddr([2, 0, 0, 0, 0, 0xff]), local, 9995),
+            export: ExportConfig::loopback(9995),
         }
     }
 }
@@ -187,9 +177,6 @@ struct Counters {
     flows_idle: u64,
     flows_evicted: u64,
     records_active: u64,
-    records_exported: u64,
-    records_dropped: u64,
-    datagrams: u64,
     non_ip: u64,
     malformed: u64,
 }
@@ -198,7 +185,6 @@ struct Counters {
 #[derive(Debug)]
 pub struct Monitor {
     config: MonitorConfig,
-    template: PacketTemplate,
     flows: FlowTable<FlowKey, Flow>,
     ex: Exporter,
 }
@@ -207,8 +193,8 @@ pub struct Monitor {
 /// table, so expiry can hand flows straight to it).
 #[derive(Debug)]
 struct Exporter {
-    queue: VecDeque<ExportItem>,
-    capacity: usize,
+    out: JsonExport<ExportItem>,
+    symmetric: bool,
     top: usize,
     /// Top-N of the flows that ended, by bytes and by packets (descending).
     top_bytes: Vec<TopEntry>,
@@ -220,42 +206,28 @@ struct Exporter {
 /// Why a monitor cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MonitorError {
-    #[error("exporter and collector must be of the same address family")]
-    Family,
-    #[error("mtu {0} is not between 576 and 9000")]
-    Mtu(usize),
+    #[error(transparent)]
+    Export(#[from] ExportError),
     #[error("interval must be above zero")]
     Interval,
 }
 
 impl Monitor {
     pub fn new(config: MonitorConfig) -> Result<Monitor, MonitorError> {
-        if !(576..=9000).contains(&config.mtu) {
-            return Err(MonitorError::Mtu(config.mtu));
-        }
         if config.interval.is_zero() {
             return Err(MonitorError::Interval);
         }
-        let (smac, sip, sport) = config.exporter;
-        let (dmac, dip, dport) = config.collector;
-        let eth = PacketBuilder::ethernet(smac, dmac);
-        let template = match (sip, dip) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => eth.ipv4(s, d, 64).dont_frag(true).udp(sport, dport),
-            (IpAddr::V6(s), IpAddr::V6(d)) => eth.ipv6(s, d, 64).udp(sport, dport),
-            _ => return Err(MonitorError::Family),
-        };
         Ok(Monitor {
             flows: FlowTable::new(config.flows.max(1), &[config.idle_timeout]),
             ex: Exporter {
-                queue: VecDeque::with_capacity(config.capacity),
-                capacity: config.capacity,
+                out: JsonExport::new(&config.export, 1)?,
+                symmetric: config.symmetric,
                 top: config.top,
                 top_bytes: Vec::with_capacity(config.top),
                 top_packets: Vec::with_capacity(config.top),
                 seq: 0,
                 counters: Counters::default(),
             },
-            template,
             config,
         })
     }
@@ -269,26 +241,11 @@ impl Monitor {
             symmetric: p.str("key")? == "symmetric",
             top: p.int("top")? as usize,
             interval: p.duration("interval")?,
-            capacity: p.int("capacity")? as usize,
-            mtu: p.size("mtu")? as usize,
-            exporter: (
-                MacAddr(p.mac("exporter_mac")?),
-                p.ip("exporter")?,
-                p.int("exporter_port")? as u16,
-            ),
-            collector: (
-                MacAddr(p.mac("collector_mac")?),
-                p.ip("collector")?,
-                p.int("collector_port")? as u16,
-            ),
+            export: ExportConfig::from_params(p)?,
         };
-        Monitor::new(config).map_err(|e| {
-            let param = match e {
-                MonitorError::Family => "collector",
-                MonitorError::Mtu(_) => "mtu",
-                MonitorError::Interval => "interval",
-            };
-            ConfigError::param(param, e.to_string())
+        Monitor::new(config).map_err(|e| match e {
+            MonitorError::Export(e) => e.into(),
+            MonitorError::Interval => ConfigError::param("interval", e.to_string()),
         })
     }
 
@@ -392,61 +349,13 @@ impl Monitor {
     /// Sends queued records as datagrams on output 1 (at most `max`, and
     /// no more than the emit buffer takes).
     fn flush(&mut self, ctx: &mut Ctx<'_>, max: usize) {
-        let header = self.template.size(0);
-        let frame_len = netfn_wire::ethernet::HEADER_LEN + self.config.mtu;
-        for _ in 0..max {
-            if self.ex.queue.is_empty() || ctx.emit_room() == 0 {
-                return;
-            }
-            let Some(mut pkt) = ctx.alloc() else {
-                ctx.count_lost(DropReason::PoolExhausted);
-                return;
-            };
-            let room = frame_len.min(pkt.tailroom());
-            let Ok(buf) = pkt.extend_back(room) else {
-                return;
-            };
-            let mut at = header;
-            while let Some(item) = self.ex.queue.front() {
-                let Some(dst) = buf.get_mut(at..room) else {
-                    break;
-                };
-                let mut w = SliceWriter::new(dst);
-                if write_item(&mut w, item, self.config.symmetric).is_err() {
-                    if at == header {
-                        // Cannot fit even alone (a tiny frame): lose it.
-                        self.ex.queue.pop_front();
-                        self.ex.counters.records_dropped += 1;
-                        continue;
-                    }
-                    break;
-                }
-                at += w.len;
-                self.ex.queue.pop_front();
-                self.ex.counters.records_exported += 1;
-            }
-            if at == header {
-                return;
-            }
-            match self.template.write_in_place(buf, at - header) {
-                Ok(len) => {
-                    pkt.truncate(len);
-                    self.ex.counters.datagrams += 1;
-                    ctx.emit(1, pkt);
-                }
-                Err(_) => ctx.count_lost(DropReason::TooBig),
-            }
-        }
+        self.ex.out.flush(ctx, max);
     }
 }
 
 impl Exporter {
     fn push(&mut self, item: ExportItem) {
-        if self.queue.len() < self.capacity {
-            self.queue.push_back(item);
-        } else {
-            self.counters.records_dropped += 1;
-        }
+        self.out.push(item);
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -464,7 +373,7 @@ impl Exporter {
             counts: flow.counts,
             end,
         };
-        self.push(ExportItem::Flow(record));
+        self.push(ExportItem::Flow(record, self.symmetric));
         if end != EndReason::Active {
             let e = flow.top_entry();
             offer(&mut self.top_bytes, self.top, e, TopBy::Bytes);
@@ -563,7 +472,13 @@ fn parse_ip(ethertype: EtherType, ip: &[u8]) -> Option<(FlowKey, Option<u64>, u8
     Some((key, Some(len), flags))
 }
 
-fn write_item(w: &mut SliceWriter<'_>, item: &ExportItem, symmetric: bool) -> std::fmt::Result {
+impl JsonLine for ExportItem {
+    fn write_json(&self, w: &mut SliceWriter<'_>) -> std::fmt::Result {
+        write_item(w, self)
+    }
+}
+
+fn write_item(w: &mut SliceWriter<'_>, item: &ExportItem) -> std::fmt::Result {
     let tuple = |w: &mut SliceWriter<'_>, k: &FlowKey| {
         write!(
             w,
@@ -572,7 +487,7 @@ fn write_item(w: &mut SliceWriter<'_>, item: &ExportItem, symmetric: bool) -> st
         )
     };
     match item {
-        ExportItem::Flow(r) => {
+        ExportItem::Flow(r, symmetric) => {
             write!(w, "{{\"type\":\"flow\",\"seq\":{},", r.seq)?;
             tuple(w, &r.key)?;
             let c = &r.counts;
@@ -585,7 +500,7 @@ fn write_item(w: &mut SliceWriter<'_>, item: &ExportItem, symmetric: bool) -> st
             if tcp {
                 write!(w, ",\"tcp_flags\":\"{}\"", TcpFlags::from_bits(c.tcp_flags))?;
             }
-            if symmetric {
+            if *symmetric {
                 write!(
                     w,
                     ",\"rev_packets\":{},\"rev_bytes\":{}",
@@ -623,7 +538,7 @@ impl Nf for Monitor {
         for pkt in batch.iter() {
             self.observe(pkt.data(), now);
         }
-        if self.ex.queue.len() * 2 >= self.config.capacity {
+        if self.ex.out.is_half_full() {
             self.flush(ctx, PROCESS_BURST);
         }
     }
@@ -660,8 +575,7 @@ impl Nf for Monitor {
         }
         self.flush(ctx, usize::MAX);
         // What the emit buffer could not take this time is lost.
-        self.ex.counters.records_dropped += self.ex.queue.len() as u64;
-        self.ex.queue.clear();
+        self.ex.out.discard();
     }
 
     fn counters(&self, report: &mut dyn FnMut(&str, u64)) {
@@ -671,10 +585,11 @@ impl Nf for Monitor {
         report("flows_idle_expired", c.flows_idle);
         report("flows_evicted", c.flows_evicted);
         report("records_active_timeout", c.records_active);
-        report("records_exported", c.records_exported);
-        report("records_dropped", c.records_dropped);
-        report("records_queued", self.ex.queue.len() as u64);
-        report("datagrams", c.datagrams);
+        let x = &self.ex.out.counters;
+        report("records_exported", x.exported);
+        report("records_dropped", x.dropped);
+        report("records_queued", self.ex.out.len() as u64);
+        report("datagrams", x.datagrams);
         report("non_ip", c.non_ip);
         report("malformed", c.malformed);
         if self.config.top > 0 {
@@ -700,7 +615,8 @@ impl Nf for Monitor {
         for e in old.ex.top_packets.iter().take(self.config.top) {
             offer(&mut self.ex.top_packets, self.ex.top, *e, TopBy::Packets);
         }
-        for item in old.ex.queue.drain(..) {
+        self.ex.out.counters = old.ex.out.counters;
+        for item in old.ex.out.take_queue() {
             self.ex.push(item);
         }
         if old.config.symmetric == self.config.symmetric
@@ -724,7 +640,8 @@ fn build(p: &Params) -> Result<Box<dyn Nf>, ConfigError> {
 pub static SPECS: [ElementSpec; 1] = [ElementSpec {
     kind: "monitor",
     doc: "Per-flow counters, expiry and top-N; flow records exported as JSON lines in UDP on output 1",
-    params: &[
+    params: &crate::export_params![
+        "9995";
         ParamSpec::optional(
             "flows",
             ParamType::Int {
@@ -763,57 +680,6 @@ pub static SPECS: [ElementSpec; 1] = [ElementSpec {
             ParamType::Duration,
             "1s",
             "how often idle flows are expired and queued records exported",
-        ),
-        ParamSpec::optional(
-            "capacity",
-            ParamType::Int {
-                min: 1,
-                max: 1_048_576,
-            },
-            "4096",
-            "records waiting for export at most (more are dropped and counted)",
-        ),
-        ParamSpec::optional(
-            "mtu",
-            ParamType::Size,
-            "1500",
-            "largest export IP packet (576..=9000 bytes, within the frame size)",
-        ),
-        ParamSpec::optional(
-            "collector",
-            ParamType::Ip,
-            "127.0.0.1",
-            "destination address of export datagrams",
-        ),
-        ParamSpec::optional(
-            "collector_port",
-            ParamType::Int { min: 1, max: 65535 },
-            "9995",
-            "destination UDP port of export datagrams",
-        ),
-        ParamSpec::optional(
-            "collector_mac",
-            ParamType::Mac,
-            "02:00:00:00:00:ff",
-            "destination MAC of export datagrams",
-        ),
-        ParamSpec::optional(
-            "exporter",
-            ParamType::Ip,
-            "127.0.0.1",
-            "source address of export datagrams",
-        ),
-        ParamSpec::optional(
-            "exporter_port",
-            ParamType::Int { min: 1, max: 65535 },
-            "9995",
-            "source UDP port of export datagrams",
-        ),
-        ParamSpec::optional(
-            "exporter_mac",
-            ParamType::Mac,
-            "02:00:00:00:00:fe",
-            "source MAC of export datagrams",
         ),
     ],
     inputs: Arity::Exactly(1),

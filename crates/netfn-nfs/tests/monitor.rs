@@ -314,7 +314,7 @@ fn active_timeout_splits_long_flows() {
 #[test]
 fn full_export_queue_drops_and_counts_records() {
     let mut cfg = config();
-    cfg.capacity = 4;
+    cfg.export.capacity = 4;
     let mut h = Harness::new(Monitor::new(cfg).unwrap());
     let frames: Vec<Vec<u8>> = (0..10)
         .map(|i| udp4([10, 0, 0, i], 1, [10, 1, 0, 1], 2, 4))
@@ -384,8 +384,8 @@ fn top_api_ranks_live_and_ended_flows() {
 #[test]
 fn ipv6_collector() {
     let mut cfg = config();
-    cfg.exporter = (A, "fd00::1".parse().unwrap(), 7000);
-    cfg.collector = (B, "fd00::2".parse::<Ipv6Addr>().unwrap().into(), 7001);
+    cfg.export.exporter = (A, "fd00::1".parse().unwrap(), 7000);
+    cfg.export.collector = (B, "fd00::2".parse::<Ipv6Addr>().unwrap().into(), 7001);
     let mut h = Harness::new(Monitor::new(cfg).unwrap());
     h.process_bytes(0, &[&udp6(1, 4)]);
     let all = lines(&h.stop().on(1), 7001);
@@ -470,7 +470,7 @@ proptest! {
 fn steady_state_allocates_nothing() {
     let mut cfg = config();
     cfg.flows = 1000;
-    cfg.capacity = 10_000;
+    cfg.export.capacity = 10_000;
     cfg.symmetric = true;
     let mut nf = Monitor::new(cfg).unwrap();
     let pool = Pool::new(PoolConfig {
