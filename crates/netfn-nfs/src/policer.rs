@@ -1,0 +1,1 @@
+pub static SPECS: [netfn_core::config::ElementSpec; 0] = [];
