@@ -364,7 +364,7 @@ mod tests {
     fn rewrite_translates_and_keeps_priority() {
         let mut nf = Harness::new(VlanNf::rewrite(&[(100, 200)], false, true).unwrap());
         let mut f = untagged();
-        f.splice(12..12, [0x81, 0x00, 0xe0 | 0x00, 100]);
+        f.splice(12..12, [0x81, 0x00, 0xe0, 100]);
         let out = nf.process_bytes(0, &[&f]);
         let got = &out.on(0)[0];
         assert_eq!(&got[12..16], &[0x81, 0x00, 0xe0, 200]);

@@ -209,7 +209,7 @@ fn config_errors_name_the_parameter() {
     let e = VlanNf::from_params(&params(&[("vid", Value::Int(-1))])).unwrap_err();
     assert_eq!(e.param.as_deref(), Some("vid"));
     let rewrite = ("action", Value::Word("rewrite".into()));
-    let e = VlanNf::from_params(&params(&[rewrite.clone()])).unwrap_err();
+    let e = VlanNf::from_params(&params(std::slice::from_ref(&rewrite))).unwrap_err();
     assert_eq!(e.param.as_deref(), Some("map"));
     let e = VlanNf::from_params(&params(&[
         rewrite.clone(),
