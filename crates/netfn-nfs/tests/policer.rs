@@ -487,3 +487,41 @@ fn config_errors_name_the_parameter() {
         .is_ok()
     );
 }
+
+/// A reload with the same parameters keeps the buckets (a reload must not
+/// reset the limits); with other parameters it starts full. Counters stay.
+#[test]
+fn reload_keeps_buckets_of_an_unchanged_config() {
+    let config = PolicerConfig {
+        burst: 100,
+        per: Per::Flow,
+        ..PolicerConfig::default()
+    };
+    let f = frame(1);
+    let mut h = Harness::new(Policer::new(config.clone()).unwrap());
+    assert_eq!(h.process_bytes(0, &[&f]).dropped.len(), 0);
+    let used = std::mem::replace(&mut h.nf, Policer::new(config.clone()).unwrap());
+    h.nf.adopt(Box::new(used));
+    assert_eq!(
+        h.process_bytes(0, &[&f]).drop_reasons(),
+        vec![DropReason::RateLimited]
+    );
+    let mut green = 0;
+    h.nf.counters(&mut |n, v| {
+        if n == "green_packets" {
+            green = v;
+        }
+    });
+    assert_eq!(green, 1, "counters carried over");
+    let changed = Policer::new(PolicerConfig {
+        burst: 200,
+        ..config
+    })
+    .unwrap();
+    let used = std::mem::replace(&mut h.nf, changed);
+    h.nf.adopt(Box::new(used));
+    assert!(
+        h.process_bytes(0, &[&f]).dropped.is_empty(),
+        "new limits start full"
+    );
+}
