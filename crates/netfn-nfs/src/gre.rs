@@ -69,6 +69,8 @@ struct Counters {
     encapsulated: u64,
     decapsulated: u64,
     too_big: u64,
+    /// Frames without room in front for the outer headers (`other`).
+    no_headroom: u64,
     key_mismatch: u64,
     seq_dropped: u64,
     bad_checksum: u64,
@@ -138,7 +140,8 @@ impl GreNf {
             Err(reason) => {
                 match reason {
                     DropReason::TooBig => self.counters.too_big += 1,
-                    _ => self.counters.malformed += 1,
+                    DropReason::Malformed => self.counters.malformed += 1,
+                    _ => self.counters.no_headroom += 1,
                 }
                 Verdict::drop(reason)
             }
@@ -266,6 +269,7 @@ impl Nf for GreNf {
         report("encapsulated", c.encapsulated);
         report("decapsulated", c.decapsulated);
         report("too_big", c.too_big);
+        report("no_headroom", c.no_headroom);
         report("key_mismatch", c.key_mismatch);
         report("seq_dropped", c.seq_dropped);
         report("bad_checksum", c.bad_checksum);

@@ -31,8 +31,10 @@
 //! entries) whose idle entries expire after `timeout` (which must be at
 //! least the time an empty bucket takes to fill, so expiry never hands out
 //! extra burst). Non-IP packets, and new flows while the table is full,
-//! share one overflow bucket set (counted). Left out: color-aware mode
-//! (pre-colored input), RFC 4115.
+//! share one overflow bucket set (counted). Non-first IPv4/IPv6 fragments
+//! carry no ports, so with `per = flow` they are metered apart from their
+//! first fragment (`per = src`/`dst` is exact for them). Left out:
+//! color-aware mode (pre-colored input), RFC 4115.
 
 use std::net::IpAddr;
 use std::time::Duration;

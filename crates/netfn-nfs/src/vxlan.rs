@@ -77,6 +77,8 @@ struct Counters {
     encapsulated: u64,
     decapsulated: u64,
     too_big: u64,
+    /// Frames without room in front for the outer headers (`other`).
+    no_headroom: u64,
     vni_mismatch: u64,
     bad_checksum: u64,
     fragments: u64,
@@ -167,7 +169,8 @@ impl VxlanNf {
             Err(reason) => {
                 match reason {
                     DropReason::TooBig => self.counters.too_big += 1,
-                    _ => self.counters.malformed += 1,
+                    DropReason::Malformed => self.counters.malformed += 1,
+                    _ => self.counters.no_headroom += 1,
                 }
                 Verdict::drop(reason)
             }
@@ -299,6 +302,7 @@ impl Nf for VxlanNf {
         report("encapsulated", c.encapsulated);
         report("decapsulated", c.decapsulated);
         report("too_big", c.too_big);
+        report("no_headroom", c.no_headroom);
         report("vni_mismatch", c.vni_mismatch);
         report("bad_checksum", c.bad_checksum);
         report("fragments", c.fragments);
@@ -439,6 +443,30 @@ mod tests {
         let out = enc.process_bytes(0, &[&fits, &big]);
         assert_eq!(out.on(0).len(), 1);
         assert_eq!(out.drop_reasons(), vec![DropReason::TooBig]);
+    }
+
+    #[test]
+    fn no_headroom_is_a_counted_drop() {
+        use netfn_core::ctx::{EmitBuffer, TimerRequests};
+        let pool = netfn_core::Pool::new(netfn_core::PoolConfig {
+            frames: 4,
+            headroom: 16,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut nf = VxlanNf::new(config(Mode::Encap)).unwrap();
+        let mut batch = Batch::with_capacity(4);
+        batch.push(pool.alloc_with(&inner(10)).unwrap()).unwrap();
+        let (mut rng, mut emit, mut timers) = (
+            fastrand::Rng::with_seed(1),
+            EmitBuffer::with_capacity(4),
+            TimerRequests::default(),
+        );
+        let mut ctx = Ctx::new(0, &mut rng, &pool, &mut emit, &mut timers);
+        nf.process(0, &mut batch, &mut ctx);
+        assert_eq!(batch.verdicts(), [Verdict::drop(DropReason::Other)]);
+        assert_eq!(batch.packets()[0].data(), &inner(10)[..], "left unchanged");
+        assert_eq!(nf.counters.no_headroom, 1);
     }
 
     #[test]
