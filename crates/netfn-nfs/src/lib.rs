@@ -7,8 +7,12 @@ use netfn_core::config::ElementSpec;
 pub mod basic;
 pub mod export;
 pub mod frame;
+pub mod gre;
 pub mod maglev;
 pub mod monitor;
+pub mod policer;
+pub mod vlan;
+pub mod vxlan;
 
 /// Every NF kind of this crate.
 pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
@@ -16,4 +20,8 @@ pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
         .iter()
         .chain(maglev::SPECS.iter())
         .chain(monitor::SPECS.iter())
+        .chain(policer::SPECS.iter())
+        .chain(vlan::SPECS.iter())
+        .chain(vxlan::SPECS.iter())
+        .chain(gre::SPECS.iter())
 }

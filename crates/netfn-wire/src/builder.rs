@@ -28,6 +28,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::arp::{self, ArpPacket, ArpRepr};
 use crate::bytes::{ensure_room, malformed};
 use crate::ethernet::{self, EtherType, EthernetFrame, EthernetRepr, MacAddr};
+use crate::gre::{GrePacket, GreRepr};
 use crate::icmpv4::{self, Icmpv4Packet};
 use crate::icmpv6::{self, Icmpv6Packet};
 use crate::ipv4::{self, IpProtocol, Ipv4Packet, Ipv4Repr};
@@ -35,6 +36,7 @@ use crate::ipv6::{self, Ipv6Packet, Ipv6Repr};
 use crate::tcp::{self, TcpFlags, TcpOption, TcpPacket, TcpRepr};
 use crate::udp::{self, UdpPacket, UdpRepr};
 use crate::vlan::{self, VlanRepr, VlanTag};
+use crate::vxlan::{self, VxlanPacket, VxlanRepr};
 use crate::{Error, Header};
 
 /// Most VLAN tags a builder stacks (QinQ plus headroom for odd setups).
@@ -245,6 +247,24 @@ macro_rules! transport_methods {
         /// Opaque payload of `protocol` (the payload passed to `write`).
         pub fn protocol(self, protocol: IpProtocol) -> PacketTemplate {
             self.finish(protocol, Top::Raw)
+        }
+
+        /// UDP to port 4789 and a VXLAN header (RFC 7348); the payload is
+        /// the inner Ethernet frame. The UDP checksum is zero over IPv4
+        /// (RFC 7348 §5.1 says it SHOULD be) and computed over IPv6, where
+        /// it is mandatory. Fails for a VNI above 2^24 - 1.
+        pub fn vxlan(self, src_port: u16, vni: u32) -> Result<PacketTemplate, Error> {
+            if vni > vxlan::MAX_VNI {
+                return Err(malformed(vxlan::Vxlan::NAME, "VNI above 2^24 - 1"));
+            }
+            Ok(self.finish(IpProtocol::Udp, Top::Vxlan { src_port, vni }))
+        }
+
+        /// A GRE header (RFC 2784/2890) with the optional fields of `repr`;
+        /// the payload is of `repr.protocol`. The GRE checksum (if `repr`
+        /// asks for one) is computed over header and payload.
+        pub fn gre(self, repr: GreRepr) -> PacketTemplate {
+            self.finish(IpProtocol::Gre, Top::Gre(repr))
         }
     };
 }
@@ -598,6 +618,12 @@ enum Top {
         header: [u8; ICMPV6_MAX_HEADER],
         len: u8,
     },
+    /// UDP to the VXLAN port, then a VXLAN header.
+    Vxlan {
+        src_port: u16,
+        vni: u32,
+    },
+    Gre(GreRepr),
 }
 
 impl Top {
@@ -608,6 +634,8 @@ impl Top {
             Top::Tcp(t) => t.repr().header_len(),
             Top::Icmpv4(_) => icmpv4::HEADER_LEN,
             Top::Icmpv6 { len, .. } => usize::from(*len),
+            Top::Vxlan { .. } => udp::HEADER_LEN + vxlan::HEADER_LEN,
+            Top::Gre(repr) => repr.header_len(),
         }
     }
 }
@@ -630,6 +658,26 @@ impl PacketTemplate {
     /// Length of the packet with `payload_len` bytes of payload.
     pub fn size(&self, payload_len: usize) -> usize {
         self.header_len() + payload_len
+    }
+
+    /// Changes the UDP or TCP source port (including VXLAN's, which varies
+    /// with the inner flow); other templates are left alone.
+    pub fn set_src_port(&mut self, port: u16) {
+        match &mut self.top {
+            Top::Udp { src_port, .. } | Top::Vxlan { src_port, .. } => *src_port = port,
+            Top::Tcp(t) => t.src_port = port,
+            _ => {}
+        }
+    }
+
+    /// Changes the GRE sequence number (a no-op for templates without one).
+    pub fn set_gre_sequence(&mut self, sequence: u32) {
+        if let Top::Gre(GreRepr {
+            sequence: Some(s), ..
+        }) = &mut self.top
+        {
+            *s = sequence;
+        }
     }
 
     /// Copies `payload` after the headers, writes the headers, and returns
@@ -713,6 +761,26 @@ impl PacketTemplate {
                 if let (IpAddr::V6(src), IpAddr::V6(dst)) = (src, dst) {
                     Icmpv6Packet::new_unchecked(upper).fill_checksum(src, dst);
                 }
+            }
+            Top::Vxlan { src_port, vni } => {
+                let repr = UdpRepr {
+                    src_port: *src_port,
+                    dst_port: vxlan::UDP_PORT,
+                    payload_len: (upper_len - udp::HEADER_LEN) as u16,
+                };
+                VxlanRepr { vni: *vni }.emit(&mut VxlanPacket::new_unchecked(
+                    &mut upper[udp::HEADER_LEN..],
+                ))?;
+                let mut packet = UdpPacket::new_unchecked(upper);
+                repr.emit(&mut packet)?;
+                if src.is_ipv6() {
+                    packet.fill_checksum(src, dst);
+                }
+            }
+            Top::Gre(repr) => {
+                let mut packet = GrePacket::new_unchecked(upper);
+                repr.emit(&mut packet)?;
+                packet.fill_checksum();
             }
         }
         Ok(total)
@@ -798,6 +866,81 @@ mod tests {
             (3, 4, 5)
         );
         assert_eq!(tcp.checksum, tcp.calc_checksum_ipv4(&ip, &[9; 10]).unwrap());
+    }
+
+    #[test]
+    fn vxlan_over_ipv4_and_ipv6_agrees_with_etherparse() {
+        let inner = [0x5au8; 60];
+        let mut t = PacketBuilder::ethernet(A, B)
+            .ipv4(SRC, DST, 64)
+            .dont_frag(true)
+            .vxlan(1, 5000)
+            .unwrap();
+        t.set_src_port(50_000);
+        let mut buf = [0u8; 256];
+        let len = t.write(&mut buf, &inner).unwrap();
+        assert_eq!(len, 14 + 20 + 8 + 8 + 60);
+        let h = PacketHeaders::from_ethernet_slice(&buf[..len]).unwrap();
+        let Some(NetHeaders::Ipv4(ip, _)) = h.net else {
+            panic!("not ipv4")
+        };
+        assert_eq!(ip.header_checksum, ip.calc_header_checksum());
+        assert_eq!(usize::from(ip.total_len), len - 14);
+        let Some(TransportHeader::Udp(udp)) = h.transport else {
+            panic!("not udp")
+        };
+        assert_eq!(
+            (udp.source_port, udp.destination_port, udp.checksum),
+            (50_000, 4789, 0)
+        );
+        assert_eq!(&h.payload.slice()[..8], &[8, 0, 0, 0, 0, 0x13, 0x88, 0]);
+        assert_eq!(&h.payload.slice()[8..], &inner);
+
+        let (s6, d6): (Ipv6Addr, Ipv6Addr) = (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        );
+        let t = PacketBuilder::ethernet(A, B)
+            .ipv6(s6, d6, 64)
+            .vxlan(7, 1)
+            .unwrap();
+        let len = t.write(&mut buf, &inner).unwrap();
+        let h = PacketHeaders::from_ethernet_slice(&buf[..len]).unwrap();
+        let Some(NetHeaders::Ipv6(ip, _)) = h.net else {
+            panic!("not ipv6")
+        };
+        let Some(TransportHeader::Udp(udp)) = h.transport else {
+            panic!("not udp")
+        };
+        let payload = &buf[14 + 40 + 8..len];
+        assert_eq!(udp.checksum, udp.calc_checksum_ipv6(&ip, payload).unwrap());
+        assert!(PacketBuilder::ipv4(SRC, DST, 1).vxlan(1, 1 << 24).is_err());
+    }
+
+    #[test]
+    fn gre_with_key_and_checksum_agrees_with_etherparse() {
+        let mut t = PacketBuilder::ethernet(A, B)
+            .ipv4(SRC, DST, 64)
+            .gre(GreRepr {
+                protocol: EtherType::Unknown(crate::gre::PROTOCOL_TEB),
+                checksum: true,
+                key: Some(0x0102_0304),
+                sequence: Some(0),
+            });
+        t.set_gre_sequence(77);
+        let mut buf = [0u8; 128];
+        let len = t.write(&mut buf, &[1, 2, 3]).unwrap();
+        assert_eq!(len, 14 + 20 + 16 + 3);
+        let h = PacketHeaders::from_ethernet_slice(&buf[..len]).unwrap();
+        let Some(NetHeaders::Ipv4(ip, _)) = h.net else {
+            panic!("not ipv4")
+        };
+        assert_eq!(ip.protocol, etherparse::IpNumber::GRE);
+        assert_eq!(ip.header_checksum, ip.calc_header_checksum());
+        let gre = GrePacket::new_checked(&buf[34..len]).unwrap();
+        assert_eq!((gre.key(), gre.sequence()), (Some(0x0102_0304), Some(77)));
+        assert!(gre.verify_checksum());
+        assert_eq!(gre.payload(), &[1, 2, 3]);
     }
 
     #[test]

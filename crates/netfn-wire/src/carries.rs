@@ -7,8 +7,8 @@
 
 use crate::bytes::read_u16;
 use crate::{
-    Arp, Carries, EtherType, Ethernet, Icmpv4, Icmpv6, IpProtocol, Ipv4, Ipv4Packet, Ipv6,
-    Ipv6Packet, Tcp, Udp, Vlan,
+    Arp, Carries, EtherType, Ethernet, Gre, GrePacket, Icmpv4, Icmpv6, IpProtocol, Ipv4,
+    Ipv4Packet, Ipv6, Ipv6Packet, Tcp, Udp, UdpPacket, Vlan, Vxlan, VxlanPacket,
 };
 
 /// Implements `Carries<$inner>` for a link header whose EtherType field is
@@ -55,6 +55,33 @@ macro_rules! by_protocol {
 
 by_protocol!(Tcp, IpProtocol::Tcp, IpProtocol::Tcp);
 by_protocol!(Udp, IpProtocol::Udp, IpProtocol::Udp);
+by_protocol!(Gre, IpProtocol::Gre, IpProtocol::Gre);
+
+/// VXLAN is recognised by its well-known destination port (RFC 7348 §5).
+impl Carries<Vxlan> for Udp {
+    fn locate(buf: &[u8]) -> Option<usize> {
+        (UdpPacket::new_unchecked(buf).dst_port() == crate::vxlan::UDP_PORT)
+            .then_some(crate::udp::HEADER_LEN)
+    }
+}
+
+/// A VXLAN header with a valid VNI (I flag) carries an Ethernet frame.
+impl Carries<Ethernet> for Vxlan {
+    fn locate(buf: &[u8]) -> Option<usize> {
+        VxlanPacket::new_unchecked(buf)
+            .has_vni()
+            .then_some(crate::vxlan::HEADER_LEN)
+    }
+}
+
+/// GRE carries Ethernet with protocol type 0x6558 (Transparent Ethernet
+/// Bridging).
+impl Carries<Ethernet> for Gre {
+    fn locate(buf: &[u8]) -> Option<usize> {
+        let gre = GrePacket::new_unchecked(buf);
+        (u16::from(gre.protocol()) == crate::gre::PROTOCOL_TEB).then(|| gre.header_len())
+    }
+}
 
 impl Carries<Icmpv4> for Ipv4 {
     fn locate(buf: &[u8]) -> Option<usize> {

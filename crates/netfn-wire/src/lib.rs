@@ -21,6 +21,7 @@ pub mod arp;
 pub mod builder;
 pub mod checksum;
 pub mod ethernet;
+pub mod gre;
 pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;
@@ -28,11 +29,13 @@ pub mod ipv6;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;
+pub mod vxlan;
 
 pub use arp::{Arp, ArpOperation, ArpPacket, ArpRepr};
 pub use builder::{EthernetBuilder, Ipv4Builder, Ipv6Builder, PacketBuilder, PacketTemplate};
 pub use error::Error;
 pub use ethernet::{EtherType, Ethernet, EthernetFrame, EthernetRepr, MacAddr, MacAddrParseError};
+pub use gre::{Gre, GrePacket, GreRepr};
 pub use icmpv4::{Icmpv4, Icmpv4Message, Icmpv4Packet, Icmpv4Repr};
 pub use icmpv6::{Icmpv6, Icmpv6Message, Icmpv6Packet, Icmpv6Repr};
 pub use ipv4::{IpProtocol, Ipv4, Ipv4Packet, Ipv4Repr};
@@ -42,6 +45,7 @@ pub use tcp::{
 };
 pub use udp::{Udp, UdpPacket, UdpRepr};
 pub use vlan::{Vlan, VlanRepr, VlanTag};
+pub use vxlan::{Vxlan, VxlanPacket, VxlanRepr};
 
 /// Where a validated header ends, relative to the start of the buffer it was
 /// checked in.
