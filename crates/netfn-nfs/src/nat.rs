@@ -193,7 +193,8 @@ impl Forward {
 pub struct NatConfig {
     /// The public address pool.
     pub public: Vec<Ipv4Addr>,
-    /// External ports (and ICMP identifiers) handed out, inclusive.
+    /// External TCP/UDP ports handed out, inclusive (ICMP identifiers
+    /// are taken from the whole 16-bit space).
     pub ports: (u16, u16),
     /// Source prefixes on input 0 that are translated.
     pub inside: Vec<Ipv4Net>,
@@ -886,8 +887,10 @@ impl Nat {
             ports: pool
                 .iter()
                 .map(|_| {
+                    // ICMP identifiers have no privileged range: all of
+                    // them (so identifiers are kept when free).
                     let set = PortSet::new(lo, hi);
-                    [set.clone(), set.clone(), set]
+                    [set.clone(), set, PortSet::new(0, u16::MAX)]
                 })
                 .collect(),
             pool,
@@ -1685,7 +1688,7 @@ pub static SPECS: [ElementSpec; 1] = [ElementSpec {
             "ports",
             ParamType::Str,
             "\"1024-65535\"",
-            "external port / ICMP identifier range, \"lo-hi\"",
+            "external TCP/UDP port range, \"lo-hi\" (ICMP identifiers use all 65536)",
         ),
         ParamSpec::optional(
             "inside",
