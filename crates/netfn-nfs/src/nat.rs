@@ -1721,7 +1721,7 @@ pub static SPECS: [ElementSpec; 1] = [ElementSpec {
         ParamSpec::optional(
             "tcp_established",
             ParamType::Duration,
-            "2h4m",
+            "124m",
             "idle timeout of an established TCP session (RFC 5382: >= 2h4m)",
         ),
         ParamSpec::optional(
