@@ -487,6 +487,9 @@ fn golden_session() {
     assert_eq!(counters["passed"], 4);
 }
 
+/// An address and port.
+type Endpoint = ([u8; 4], u16);
+
 /// Runs `flows` out and their answers back in; checks the translation
 /// rules and that answers restore the originals exactly.
 fn round_trip(
@@ -504,9 +507,9 @@ fn round_trip(
         .unwrap(),
     );
     // (proto, internal endpoint, remote endpoint) -> external endpoint
-    let mut ext_of: HashMap<(u8, [u8; 4], u16, [u8; 4], u16), ([u8; 4], u16)> = HashMap::new();
+    let mut ext_of: HashMap<(u8, Endpoint, Endpoint), Endpoint> = HashMap::new();
     let mut host_addr: HashMap<[u8; 4], [u8; 4]> = HashMap::new();
-    let mut owner: HashMap<(u8, [u8; 4], u16), ([u8; 4], u16)> = HashMap::new();
+    let mut owner: HashMap<(u8, [u8; 4], u16), Endpoint> = HashMap::new();
     let mut translated = Vec::new();
     for f in flows {
         let (k, out) =
@@ -533,11 +536,11 @@ fn round_trip(
         // No port overloading: one external endpoint, one internal one.
         let int = (f.src, f.sport);
         prop_assert_eq!(*owner.entry((f.proto, ext.0, ext.1)).or_insert(int), int);
-        let key = (f.proto, f.src, f.sport, f.dst, f.dport);
+        let key = (f.proto, (f.src, f.sport), (f.dst, f.dport));
         prop_assert_eq!(*ext_of.entry(key).or_insert(ext), ext);
         if mapping == MappingBehavior::EndpointIndependent {
-            for ((p, s, sp, _, _), e) in &ext_of {
-                if (*p, *s, *sp) == (f.proto, f.src, f.sport) {
+            for ((p, int, _), e) in &ext_of {
+                if (*p, *int) == (f.proto, (f.src, f.sport)) {
                     prop_assert_eq!(*e, ext, "EIM: one external endpoint");
                 }
             }
