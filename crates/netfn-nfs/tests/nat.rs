@@ -1129,3 +1129,45 @@ fn steady_state_allocates_nothing() {
     assert_eq!(info.count_total, 0, "{info:?}");
     assert!(nf.sessions() >= 4000);
 }
+
+/// An ICMP error quoting only the IP header and 8 bytes of TCP (RFC 792's
+/// minimum): the port is translated, the TCP checksum (not in the quote)
+/// cannot be, every checksum that is there stays right.
+#[test]
+fn icmp_error_with_a_short_quote() {
+    let mut h = Harness::new(Nat::new(config()).unwrap());
+    // 10.0.0.9 holds public port 40000, so 10.0.0.1:40000 gets another.
+    one(
+        &mut h,
+        0,
+        &Flow::new(TCP, [10, 0, 0, 9], 40000, [198, 51, 100, 2], 443).packet(),
+    )
+    .unwrap();
+    let syn = Flow::new(TCP, [10, 0, 0, 1], 40000, [198, 51, 100, 2], 443);
+    let (_, out) = one(&mut h, 0, &syn.packet()).unwrap();
+    assert_ne!(ep_check(&out).sport, 40000);
+    let quote = out[14..14 + 28].to_vec();
+    let err = icmp_error([192, 0, 2, 254], PUBLIC, 11, &quote);
+    let (k, back) = one(&mut h, 1, &err).unwrap();
+    assert_eq!(k, 1);
+    let outer = ep::Ipv4HeaderSlice::from_slice(&back[14..])
+        .unwrap()
+        .to_header();
+    assert_eq!(outer.header_checksum, outer.calc_header_checksum());
+    assert_eq!(outer.destination, [10, 0, 0, 1]);
+    let icmp = ep::Icmpv4Slice::from_slice(&back[34..]).unwrap();
+    assert_eq!(
+        icmp.checksum(),
+        icmp.icmp_type().calc_checksum(icmp.payload()),
+        "ICMP checksum over the rewritten quote"
+    );
+    let q = icmp.payload();
+    let inner = ep::Ipv4HeaderSlice::from_slice(q).unwrap().to_header();
+    assert_eq!(inner.header_checksum, inner.calc_header_checksum());
+    assert_eq!(inner.source, [10, 0, 0, 1]);
+    assert_eq!(q[20..22], 40000u16.to_be_bytes(), "the quoted source port");
+    // Everything else of the quote is as it was.
+    assert_eq!(q[..10], quote[..10]);
+    assert_eq!(q[16..20], quote[16..20]);
+    assert_eq!(q[22..], quote[22..]);
+}
