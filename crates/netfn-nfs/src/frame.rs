@@ -4,12 +4,12 @@
 //! the tunnel pieces `vxlan` and `gre` share (outer header validation,
 //! encapsulation into the headroom, the inner flow hash).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use netfn_wire::checksum;
 use netfn_wire::{
-    EtherType, Ethernet, EthernetFrame, Header, IpProtocol, Ipv4, Ipv4Packet, Ipv6, Ipv6Packet,
-    PacketTemplate, Tcp, TcpPacket, UdpPacket, Vlan, VlanTag,
+    EtherType, Ethernet, EthernetFrame, Header, Icmpv4Packet, IpProtocol, Ipv4, Ipv4Packet, Ipv6,
+    Ipv6Packet, PacketTemplate, Tcp, TcpPacket, UdpPacket, Vlan, VlanTag,
 };
 
 /// The EtherType and offset of the network header, after Ethernet and up to
@@ -65,6 +65,60 @@ pub fn patch_l4(
         }
         // ICMPv4 has no pseudo-header; others carry no checksum we know of.
         _ => {}
+    }
+    Ok(())
+}
+
+/// Which end of a packet a rewrite changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Src,
+    Dst,
+}
+
+/// Rewrites one end of the IPv4 packet `ip` (already checked, trimmed to
+/// its total length): the address, and with `port` the TCP/UDP port or,
+/// for an ICMP query (echo, timestamp), the identifier. Patches the IPv4
+/// header checksum and the transport checksum incrementally (RFC 1624);
+/// a UDP checksum of 0 stays 0. A non-first fragment has only its address
+/// rewritten (its transport header is in the first fragment).
+pub fn rewrite_ipv4_end(
+    ip: &mut [u8],
+    end: End,
+    addr: Ipv4Addr,
+    port: Option<u16>,
+) -> Result<(), BadHeader> {
+    if ip.len() < netfn_wire::ipv4::HEADER_LEN {
+        return Err(BadHeader);
+    }
+    let mut pkt = Ipv4Packet::new_unchecked(&mut *ip);
+    let old = match end {
+        End::Src => pkt.src_addr(),
+        End::Dst => pkt.dst_addr(),
+    };
+    match end {
+        End::Src => pkt.update_src_addr(addr),
+        End::Dst => pkt.update_dst_addr(addr),
+    }
+    if pkt.frag_offset() != 0 {
+        return Ok(());
+    }
+    let proto = pkt.protocol();
+    let l4 = pkt.payload_mut();
+    patch_l4(proto, l4, old.into(), addr.into())?;
+    let Some(port) = port else {
+        return Ok(());
+    };
+    match (proto, end) {
+        (IpProtocol::Tcp, End::Src) => TcpPacket::new_unchecked(l4).update_src_port(port),
+        (IpProtocol::Tcp, End::Dst) => TcpPacket::new_unchecked(l4).update_dst_port(port),
+        (IpProtocol::Udp, End::Src) => UdpPacket::new_unchecked(l4).update_src_port(port),
+        (IpProtocol::Udp, End::Dst) => UdpPacket::new_unchecked(l4).update_dst_port(port),
+        (IpProtocol::Icmp, _) => {
+            let mut icmp = Icmpv4Packet::new_checked(l4).map_err(|_| BadHeader)?;
+            icmp.update_echo_ident(port);
+        }
+        _ => return Err(BadHeader),
     }
     Ok(())
 }
@@ -228,4 +282,58 @@ pub fn inner_flow_hash(frame: &[u8]) -> u32 {
 pub fn port_from_hash(hash: u32, min: u16, max: u16) -> u16 {
     let span = u64::from(max - min) + 1;
     min + ((u64::from(hash) * span) >> 32) as u16
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netfn_wire::{MacAddr, PacketBuilder, TcpFlags};
+
+    fn verify(frame: &[u8]) {
+        let ip = Ipv4Packet::new_checked(&frame[14..]).unwrap();
+        assert!(ip.verify_checksum());
+        let (s, d) = (ip.src_addr().into(), ip.dst_addr().into());
+        match ip.protocol() {
+            IpProtocol::Tcp => assert!(
+                TcpPacket::new_checked(ip.payload())
+                    .unwrap()
+                    .verify_checksum(s, d)
+            ),
+            IpProtocol::Udp => assert!(
+                UdpPacket::new_checked(ip.payload())
+                    .unwrap()
+                    .verify_checksum(s, d)
+            ),
+            _ => assert!(
+                Icmpv4Packet::new_checked(ip.payload())
+                    .unwrap()
+                    .verify_checksum()
+            ),
+        }
+    }
+
+    #[test]
+    fn rewrites_keep_checksums_valid() {
+        let eth = PacketBuilder::ethernet(MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2]));
+        let ip = |e: netfn_wire::EthernetBuilder| {
+            e.ipv4([10, 0, 0, 1].into(), [192, 0, 2, 9].into(), 64)
+        };
+        for t in [
+            ip(eth).tcp(1000, 80, 7, 0, TcpFlags::SYN, 100),
+            ip(eth).udp(1000, 53),
+            ip(eth).icmpv4_echo_request(1000, 3),
+        ] {
+            let mut f = vec![0; t.size(9)];
+            t.write(&mut f, b"123456789").unwrap();
+            rewrite_ipv4_end(&mut f[14..], End::Src, [203, 0, 113, 1].into(), Some(40000)).unwrap();
+            verify(&f);
+            rewrite_ipv4_end(&mut f[14..], End::Dst, [198, 51, 100, 7].into(), Some(81)).unwrap();
+            verify(&f);
+            let p = Ipv4Packet::new_checked(&f[14..]).unwrap();
+            assert_eq!(p.src_addr(), Ipv4Addr::new(203, 0, 113, 1));
+            assert_eq!(p.dst_addr(), Ipv4Addr::new(198, 51, 100, 7));
+            assert!(
+                rewrite_ipv4_end(&mut f[14..30], End::Src, Ipv4Addr::LOCALHOST, Some(1)).is_err()
+            );
+        }
+    }
 }

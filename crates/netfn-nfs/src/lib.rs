@@ -10,6 +10,7 @@ pub mod frame;
 pub mod gre;
 pub mod maglev;
 pub mod monitor;
+pub mod nat;
 pub mod policer;
 pub mod vlan;
 pub mod vxlan;
@@ -24,4 +25,5 @@ pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
         .chain(vlan::SPECS.iter())
         .chain(vxlan::SPECS.iter())
         .chain(gre::SPECS.iter())
+        .chain(nat::SPECS.iter())
 }
