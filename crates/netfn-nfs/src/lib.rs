@@ -8,6 +8,7 @@ pub mod basic;
 pub mod frame;
 pub mod maglev;
 pub mod monitor;
+pub mod router;
 
 /// Every NF kind of this crate.
 pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
@@ -15,4 +16,5 @@ pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
         .iter()
         .chain(maglev::SPECS.iter())
         .chain(monitor::SPECS.iter())
+        .chain(router::SPECS.iter())
 }
