@@ -184,30 +184,57 @@ impl<const BITS: u32, const FIRST: u32> Table<BITS, FIRST> {
         self.free.len() + self.max_groups.saturating_sub(self.groups.len() / GROUP)
     }
 
-    /// Writes `new` (a leaf of `depth`) wherever the slot, or the groups
-    /// under it, hold nothing or a prefix no longer than `depth`.
-    fn fill(&mut self, slot: Slot, depth: u32, new: u32) {
-        let e = self.get(slot);
-        if e & EXT != 0 {
-            let g = (e & MAX_VALUE) as usize;
-            for j in g * GROUP..(g + 1) * GROUP {
-                self.fill(Slot::Group(j), depth, new);
+    /// Writes `new` (a leaf of `depth`) wherever the entries, or the
+    /// groups under them, hold nothing or a prefix no longer than `depth`.
+    fn fill(entries: &mut [u32], groups: &mut [u32], depth: u32, new: u32) {
+        for e in entries {
+            if *e & EXT != 0 {
+                let g = (*e & MAX_VALUE) as usize;
+                let mut group = [0u32; GROUP];
+                group.copy_from_slice(&groups[g * GROUP..(g + 1) * GROUP]);
+                Self::fill(&mut group, groups, depth, new);
+                groups[g * GROUP..(g + 1) * GROUP].copy_from_slice(&group);
+            } else if *e & VALID == 0 || depth_of(*e) <= depth {
+                *e = new;
             }
-        } else if e & VALID == 0 || depth_of(e) <= depth {
-            self.set(slot, new);
         }
     }
 
     /// Replaces the entries written by the prefix of `depth` with `rep`.
-    fn unfill(&mut self, slot: Slot, depth: u32, rep: u32) {
-        let e = self.get(slot);
-        if e & EXT != 0 {
-            let g = (e & MAX_VALUE) as usize;
-            for j in g * GROUP..(g + 1) * GROUP {
-                self.unfill(Slot::Group(j), depth, rep);
+    fn unfill(entries: &mut [u32], groups: &mut [u32], depth: u32, rep: u32) {
+        for e in entries {
+            if *e & EXT != 0 {
+                let g = (*e & MAX_VALUE) as usize;
+                let mut group = [0u32; GROUP];
+                group.copy_from_slice(&groups[g * GROUP..(g + 1) * GROUP]);
+                Self::unfill(&mut group, groups, depth, rep);
+                groups[g * GROUP..(g + 1) * GROUP].copy_from_slice(&group);
+            } else if *e & VALID != 0 && depth_of(*e) == depth {
+                *e = rep;
             }
-        } else if e & VALID != 0 && depth_of(e) == depth {
-            self.set(slot, rep);
+        }
+    }
+
+    /// Applies `f` (fill or unfill) to the entries of a range.
+    fn apply(
+        &mut self,
+        (first, in_first, n): (usize, bool, usize),
+        f: fn(&mut [u32], &mut [u32], u32, u32),
+        depth: u32,
+        e: u32,
+    ) {
+        if in_first {
+            f(
+                &mut self.first[first..first + n],
+                &mut self.groups,
+                depth,
+                e,
+            );
+        } else {
+            let mut group = [0u32; GROUP];
+            group[..n].copy_from_slice(&self.groups[first..first + n]);
+            f(&mut group[..n], &mut self.groups, depth, e);
+            self.groups[first..first + n].copy_from_slice(&group[..n]);
         }
     }
 
@@ -248,16 +275,6 @@ impl<const BITS: u32, const FIRST: u32> Table<BITS, FIRST> {
         }
     }
 
-    fn slots((first, in_first, n): (usize, bool, usize)) -> impl Iterator<Item = Slot> {
-        (first..first + n).map(move |i| {
-            if in_first {
-                Slot::First(i)
-            } else {
-                Slot::Group(i)
-            }
-        })
-    }
-
     /// Adds (or replaces) the prefix `key/depth` with `value`.
     pub fn insert(&mut self, key: u128, depth: u8, value: u32) -> Result<(), TableFull> {
         let depth = u32::from(depth).min(BITS);
@@ -271,10 +288,7 @@ impl<const BITS: u32, const FIRST: u32> Table<BITS, FIRST> {
         let Some((range, _)) = self.descend(key, depth, true) else {
             return Ok(());
         };
-        let new = leaf(depth, value);
-        for s in Self::slots(range) {
-            self.fill(s, depth, new);
-        }
+        self.apply(range, Self::fill, depth, leaf(depth, value));
         Ok(())
     }
 
@@ -288,9 +302,7 @@ impl<const BITS: u32, const FIRST: u32> Table<BITS, FIRST> {
             return;
         };
         let rep = covering.map_or(0, |(d, v)| leaf(u32::from(d), v));
-        for s in Self::slots(range) {
-            self.unfill(s, depth, rep);
-        }
+        self.apply(range, Self::unfill, depth, rep);
         // Fold groups that no longer hold a longer prefix, deepest first.
         for (parent, g, start) in path.into_iter().rev() {
             let entries = &self.groups[g * GROUP..(g + 1) * GROUP];
@@ -430,6 +442,27 @@ mod tests {
         assert_eq!(t.lookup_v4(u32::from_be_bytes([10, 1, 2, 200])), Some(5));
         t.remove(k4([0; 4]), 0, None);
         assert_eq!(t.lookup_v4(u32::from_be_bytes([11, 0, 0, 1])), None);
+    }
+
+    /// Two /25 siblings with one value fill their group with identical
+    /// entries; the group must not fold into the /24 entry (a later delete
+    /// of one /25 would no longer find it).
+    #[test]
+    fn identical_long_entries_do_not_fold() {
+        let mut l: Lpm<32, 24> = Lpm::new(16);
+        l.insert(k4([10, 1, 2, 0]), 25, 7).unwrap();
+        l.insert(k4([10, 1, 2, 128]), 25, 7).unwrap();
+        l.insert(k4([10, 1, 2, 0]), 26, 8).unwrap();
+        l.remove(k4([10, 1, 2, 0]), 26);
+        assert_eq!(l.table.groups_in_use(), 1);
+        l.remove(k4([10, 1, 2, 0]), 25);
+        assert_eq!(l.table.lookup_v4(u32::from_be_bytes([10, 1, 2, 1])), None);
+        assert_eq!(
+            l.table.lookup_v4(u32::from_be_bytes([10, 1, 2, 129])),
+            Some(7)
+        );
+        l.remove(k4([10, 1, 2, 128]), 25);
+        assert_eq!(l.table.groups_in_use(), 0);
     }
 
     #[test]
