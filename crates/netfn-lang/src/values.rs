@@ -419,6 +419,15 @@ mod tests {
             )),
             Some(Value::Str("/etc/netfn/r.txt".into()))
         );
+        // An empty path (an optional file's default) means no file.
+        assert_eq!(
+            ok(coerce(
+                &text(""),
+                &ParamType::Path,
+                Some(Path::new("/etc/netfn"))
+            )),
+            Some(Value::Str("".into()))
+        );
         assert!(
             coerce(&Literal::int(30), &ParamType::Duration, None).unwrap_err()[0]
                 .help
