@@ -1068,9 +1068,10 @@ impl Core {
         Some(b)
     }
 
-    /// Whether an ICMP error may be sent for this packet, after the
-    /// per-packet rules: takes a token from the bucket. Gives the port to
-    /// answer on.
+    /// Whether an ICMP error may be sent for this packet: not for a
+    /// link-layer group frame, an ICMP error or a non-first fragment, not
+    /// for an input without a port, and only with a token from the bucket
+    /// (taken here, last, so suppressed packets cost none).
     fn may_answer(
         &mut self,
         input: usize,
