@@ -125,7 +125,13 @@ pub(crate) fn coerce(
         (ParamType::Path, Lit::Text(s)) => {
             let dir = lit.loc.file().and_then(|f| f.dir()).or(base_dir);
             let path = match dir {
-                Some(dir) if !Path::new(s).is_absolute() && !dir.as_os_str().is_empty() => {
+                // An empty path stays empty: "no file" (an optional file
+                // parameter's default), not the directory itself.
+                Some(dir)
+                    if !s.is_empty()
+                        && !Path::new(s).is_absolute()
+                        && !dir.as_os_str().is_empty() =>
+                {
                     dir.join(s).to_string_lossy().into_owned()
                 }
                 _ => s.clone(),
@@ -412,6 +418,15 @@ mod tests {
                 Some(Path::new("/etc/netfn"))
             )),
             Some(Value::Str("/etc/netfn/r.txt".into()))
+        );
+        // An empty path (an optional file's default) means no file.
+        assert_eq!(
+            ok(coerce(
+                &text(""),
+                &ParamType::Path,
+                Some(Path::new("/etc/netfn"))
+            )),
+            Some(Value::Str("".into()))
         );
         assert!(
             coerce(&Literal::int(30), &ParamType::Duration, None).unwrap_err()[0]

@@ -12,6 +12,7 @@ pub mod maglev;
 pub mod monitor;
 pub mod nat;
 pub mod policer;
+pub mod router;
 pub mod vlan;
 pub mod vxlan;
 
@@ -26,4 +27,5 @@ pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
         .chain(vxlan::SPECS.iter())
         .chain(gre::SPECS.iter())
         .chain(nat::SPECS.iter())
+        .chain(router::SPECS.iter())
 }
