@@ -5,6 +5,7 @@
 use netfn_core::config::ElementSpec;
 
 pub mod basic;
+pub mod firewall;
 pub mod frame;
 pub mod maglev;
 pub mod monitor;
@@ -13,6 +14,7 @@ pub mod monitor;
 pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
     basic::SPECS
         .iter()
+        .chain(firewall::SPECS.iter())
         .chain(maglev::SPECS.iter())
         .chain(monitor::SPECS.iter())
 }
