@@ -14,7 +14,9 @@
 //!   `nf_conntrack_tcp_loose = 0`; pf's `flags S/SA`), so RSTs, stray ACKs
 //!   and invalid flag combinations never create state. A SYN on a
 //!   connection in TIME_WAIT or CLOSE ends it; the SYN is then a new
-//!   connection, decided by the rules again. Timeouts are Linux's, except
+//!   connection, decided by the rules again. With `tcp_loose` an ACK also
+//!   opens one, as ESTABLISHED (Linux's default `nf_conntrack_tcp_loose =
+//!   1`, for connections that were open before the firewall started). Timeouts are Linux's, except
 //!   ESTABLISHED (Linux: 5 days; here `tcp_established`, 2 h by default).
 //! * UDP: 30 s until a reply is seen, then 120 s (Linux's `udp_timeout` and
 //!   `udp_timeout_stream`).
@@ -100,6 +102,9 @@ pub struct Timeouts {
     pub udp_replied: Duration,
     pub icmp: Duration,
     pub other: Duration,
+    /// Pick up connections already under way: an ACK without state opens
+    /// one as ESTABLISHED (Linux's `nf_conntrack_tcp_loose = 1`).
+    pub tcp_loose: bool,
 }
 
 impl Default for Timeouts {
@@ -110,6 +115,7 @@ impl Default for Timeouts {
             udp_replied: Duration::from_secs(120),
             icmp: Duration::from_secs(30),
             other: Duration::from_secs(600),
+            tcp_loose: false,
         }
     }
 }
@@ -359,6 +365,7 @@ impl Conntrack {
         let state = match seg.key.protocol {
             PROTO_TCP => match event(seg.tcp_flags) {
                 Some(Event::Syn) => State::SynSent,
+                Some(Event::Ack) if self.timeouts.tcp_loose => State::Established,
                 _ => return Err(NotCreated::NotOpener),
             },
             PROTO_UDP => State::UdpUnreplied,
@@ -492,6 +499,19 @@ mod tests {
         assert_eq!(ct.track(&seg(false, 6, ACK), 6), Tracked::Pass(0));
         assert_eq!(ct.expire(6 + 7199 * S), 0);
         assert_eq!(ct.expire(6 + 7200 * S), 1);
+        let mut loose = Conntrack::new(
+            4,
+            Timeouts {
+                tcp_loose: true,
+                ..Timeouts::default()
+            },
+        );
+        loose.create(&seg(false, 6, ACK), 0, 0).unwrap();
+        assert_eq!(loose.state_of(&k), Some(State::Established));
+        assert_eq!(
+            loose.create(&seg(true, 6, RST), 0, 0),
+            Err(NotCreated::NotOpener)
+        );
     }
 
     #[test]

@@ -207,6 +207,7 @@ impl Firewall {
                 udp_replied: p.duration("udp_timeout")?,
                 icmp: p.duration("icmp_timeout")?,
                 other: p.duration("other_timeout")?,
+                tcp_loose: p.bool("tcp_loose")?,
             },
             drop_non_ip: p.str("non_ip")? == "drop",
         };
@@ -651,6 +652,13 @@ pub static SPECS: [ElementSpec; 1] = [ElementSpec {
             },
             "65536",
             "connection table capacity (when full, new connections are dropped: no-state)",
+        ),
+        ParamSpec::optional(
+            "tcp_loose",
+            ParamType::Bool,
+            "false",
+            "stateful: an ACK without state opens an established connection (Linux's tcp_loose); \
+             false: only SYNs do (pf's flags S/SA)",
         ),
         duration_param(
             "tcp_established",
