@@ -491,6 +491,8 @@ allow proto 47 from 10.0.0.0/16 to 10.1.0.0/16
 ";
 
 /// (frame, passes stateless, passes stateful, why).
+// Pushed one by one: each entry is a step of the story, some need setup.
+#[allow(clippy::vec_init_then_push)]
 fn traffic() -> Vec<(Vec<u8>, bool, bool, &'static str)> {
     let mut v: Vec<(Vec<u8>, bool, bool, &'static str)> = Vec::new();
     v.push((

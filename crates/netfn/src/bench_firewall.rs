@@ -207,10 +207,6 @@ fn firewall_config(count: usize) -> FirewallConfig {
     }
 }
 
-fn firewall(count: usize) -> Firewall {
-    Firewall::new(firewall_config(count)).expect("valid firewall")
-}
-
 fn config() -> RuntimeConfig {
     RuntimeConfig {
         pool: PoolConfig {
@@ -350,7 +346,7 @@ mod tests {
     /// traffic: every packet is decided by the last two rules.
     #[test]
     fn random_rules_do_not_match_generated_traffic() {
-        let fw = firewall(1000);
+        let fw = Firewall::new(firewall_config(1000)).unwrap();
         assert_eq!(fw.rules().len(), 1000);
         let mut source = generator();
         let frames = gen_frames(&mut source, 4096);
