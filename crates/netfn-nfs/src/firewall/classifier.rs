@@ -24,7 +24,11 @@
 //! Port ranges, source ports, ICMP types/codes and TCP flags are a
 //! secondary check on the (priority-sorted) rules found under a key: a
 //! destination port list of few ports is expanded into exact keys, a wide
-//! range stays a wildcard. First-match semantics are exact: every candidate
+//! range stays a wildcard. A key with many alternatives (say, hundreds of
+//! `from any to any port A-B` rules) gets a port index: the port space cut
+//! at every range boundary into elementary intervals, each listing only the
+//! alternatives that can match there, found by binary search. First-match
+//! semantics are exact: every candidate
 //! is checked with [`Match::matches`], and the lowest rule index wins.
 //!
 //! Why not a decision tree (HiCuts/HyperCuts) or bit vectors (Lakshman &
@@ -214,7 +218,8 @@ impl FamilyIndex {
 pub struct Classifier {
     families: [FamilyIndex; 2],
     cells: Vec<Cell>,
-    table: HashMap<Key, (u32, u32), foldhash::fast::FixedState>,
+    table: HashMap<Key, Bucket, foldhash::fast::FixedState>,
+    port_indexes: Vec<PortIndex>,
     /// Alternatives, referenced by the table's (start, len) ranges into
     /// `refs`, each list in rule order.
     alternatives: Vec<(u32, Match)>,
@@ -282,11 +287,23 @@ impl Classifier {
         }
         let mut table = HashMap::with_capacity_and_hasher(lists.len(), Default::default());
         let mut refs = Vec::new();
+        let mut port_indexes = Vec::new();
         for (key, list) in lists {
-            table.insert(key, (refs.len() as u32, list.len() as u32));
-            refs.extend(list); // pushed in rule order
+            let start = refs.len() as u32;
+            refs.extend_from_slice(&list); // pushed in rule order
+            let index = if list.len() > INDEX_ABOVE {
+                PortIndex::build(&list, &alternatives, &mut refs).map_or(NIL, |ix| {
+                    port_indexes.push(ix);
+                    (port_indexes.len() - 1) as u32
+                })
+            } else {
+                NIL
+            };
+            let len = list.len() as u32;
+            table.insert(key, Bucket { start, len, index });
         }
         Classifier {
+            port_indexes,
             families,
             cells,
             table,
@@ -344,8 +361,12 @@ impl Classifier {
                             src,
                             dst,
                         };
-                        let Some(&(start, len)) = self.table.get(&key) else {
+                        let Some(bucket) = self.table.get(&key) else {
                             continue;
+                        };
+                        let (start, len) = match self.port_indexes.get(bucket.index as usize) {
+                            Some(ix) if f.has_ports() => ix.candidates(f.dport),
+                            _ => (bucket.start, bucket.len),
                         };
                         for &alt in &self.refs[start as usize..(start + len) as usize] {
                             let (priority, m) = &self.alternatives[alt as usize];
@@ -361,6 +382,75 @@ impl Classifier {
                 });
         });
         (best != NIL).then_some(best as usize)
+    }
+}
+
+/// A bucket of the hash table: its alternatives (a range of `refs`, in
+/// rule order) and, for a long list, its port index.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    start: u32,
+    len: u32,
+    index: u32,
+}
+
+/// Lists longer than this get a port index.
+const INDEX_ABOVE: usize = 8;
+/// A port index may hold at most this many references (nested ranges make
+/// it quadratic); a bucket that would need more is scanned.
+const MAX_INDEX_REFS: usize = 1 << 20;
+
+/// The secondary check of a long bucket by destination port: the port
+/// space cut into elementary intervals at every range boundary of the
+/// bucket, each with the alternatives (in rule order) that can match a
+/// port in it. A lookup is a binary search and a short scan.
+#[derive(Debug, Clone)]
+struct PortIndex {
+    /// Start of each interval (the first is 0), ascending.
+    starts: Vec<u16>,
+    /// (start, len) into `refs` per interval.
+    lists: Vec<(u32, u32)>,
+}
+
+impl PortIndex {
+    fn build(
+        list: &[u32],
+        alternatives: &[(u32, Match)],
+        refs: &mut Vec<u32>,
+    ) -> Option<PortIndex> {
+        let mut starts = vec![0u16];
+        for &alt in list {
+            for &(lo, hi) in &alternatives[alt as usize].1.dst_ports {
+                starts.push(lo);
+                if hi < u16::MAX {
+                    starts.push(hi + 1);
+                }
+            }
+        }
+        starts.sort_unstable();
+        starts.dedup();
+        let base = refs.len();
+        let mut lists = Vec::with_capacity(starts.len());
+        for &port in &starts {
+            let at = refs.len();
+            refs.extend(list.iter().copied().filter(|&alt| {
+                let ports = &alternatives[alt as usize].1.dst_ports;
+                ports.is_empty() || ports.iter().any(|&(lo, hi)| lo <= port && port <= hi)
+            }));
+            if refs.len() - base > MAX_INDEX_REFS {
+                refs.truncate(base);
+                return None;
+            }
+            lists.push((at as u32, (refs.len() - at) as u32));
+        }
+        Some(PortIndex { starts, lists })
+    }
+
+    /// The candidates for a destination port.
+    #[inline]
+    fn candidates(&self, port: u16) -> (u32, u32) {
+        let i = self.starts.partition_point(|&s| s <= port) - 1;
+        self.lists[i]
     }
 }
 
@@ -431,6 +521,36 @@ mod tests {
         t6.lengths(addr_bits("fd00::1".parse().unwrap()).1)
             .for_each(|l| got.push(l));
         assert_eq!(got, vec![7, 128]);
+    }
+
+    #[test]
+    fn port_index_keeps_first_match() {
+        let mut text = String::new();
+        for i in 0..40u32 {
+            let lo = (i * 37) % 500;
+            let action = if i % 3 == 0 { "deny" } else { "allow" };
+            text += &format!(
+                "{action} tcp from any to any port {lo}-{}\n",
+                lo + i * 7 + 20
+            );
+            if i % 5 == 0 {
+                text += "allow tcp from any port 7 to any\n";
+            }
+        }
+        let rules = parse_rules(&text, "t").unwrap();
+        let c = Classifier::new(&rules);
+        assert_eq!(c.port_indexes.len(), 2, "one per family");
+        for port in 0..1200u16 {
+            for sport in [7, 8] {
+                let mut f = fields("10.0.0.1", "10.0.0.2", 6, port);
+                f.sport = sport;
+                let want = rules.iter().position(|r| r.matches(&f));
+                assert_eq!(c.classify(&f), want, "port {port} sport {sport}");
+                f.l4 = false; // a fragment: no ports, the whole list
+                let want = rules.iter().position(|r| r.matches(&f));
+                assert_eq!(c.classify(&f), want);
+            }
+        }
     }
 
     #[test]
