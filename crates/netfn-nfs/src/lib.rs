@@ -6,6 +6,7 @@ use netfn_core::config::ElementSpec;
 
 pub mod basic;
 pub mod export;
+pub mod firewall;
 pub mod frame;
 pub mod gre;
 pub mod maglev;
@@ -20,6 +21,7 @@ pub mod vxlan;
 pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
     basic::SPECS
         .iter()
+        .chain(firewall::SPECS.iter())
         .chain(maglev::SPECS.iter())
         .chain(monitor::SPECS.iter())
         .chain(policer::SPECS.iter())
