@@ -4,10 +4,13 @@
 
 use netfn_core::config::ElementSpec;
 
+pub mod arp;
 pub mod basic;
+pub mod dnsfilter;
 pub mod export;
 pub mod frame;
 pub mod maglev;
+pub mod mirror;
 pub mod monitor;
 
 /// Every NF kind of this crate.
@@ -16,4 +19,7 @@ pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
         .iter()
         .chain(maglev::SPECS.iter())
         .chain(monitor::SPECS.iter())
+        .chain(arp::SPECS.iter())
+        .chain(dnsfilter::SPECS.iter())
+        .chain(mirror::SPECS.iter())
 }

@@ -1,0 +1,2 @@
+use netfn_core::config::ElementSpec;
+pub static SPECS: [ElementSpec; 0] = [];
