@@ -88,7 +88,8 @@ impl AddressTable {
     }
 
     fn has_ipv6(&self) -> bool {
-        self.exact.keys().any(IpAddr::is_ipv6) || self.prefixes.iter().any(|(n, _)| n.addr().is_ipv6())
+        self.exact.keys().any(IpAddr::is_ipv6)
+            || self.prefixes.iter().any(|(n, _)| n.addr().is_ipv6())
     }
 
     /// Parses one `ADDR [ADDR...] [MAC]` entry; `default` is used when it
@@ -205,9 +206,9 @@ impl ArpResponder {
                     ));
                 }
             };
-            table
-                .parse_entry(text, default)
-                .map_err(|e| ConfigError::param("addrs", format!("entry {} `{text}`: {e}", i + 1)))?;
+            table.parse_entry(text, default).map_err(|e| {
+                ConfigError::param("addrs", format!("entry {} `{text}`: {e}", i + 1))
+            })?;
         }
         Ok(ArpResponder::new(ArpConfig {
             table,
@@ -311,7 +312,8 @@ impl ArpResponder {
         let hop_limit = Ipv6Packet::new_unchecked(&frame[ip.l3..]).hop_limit();
         let options = &msg[icmpv6::ND_LEN..];
         let from_dad = src.is_unspecified();
-        let source_mac = icmpv6::find_link_addr_option(options, icmpv6::nd_option::SOURCE_LINK_ADDR);
+        let source_mac =
+            icmpv6::find_link_addr_option(options, icmpv6::nd_option::SOURCE_LINK_ADDR);
         let valid = hop_limit == 255
             && icmp.code() == 0
             && icmp.verify_checksum(src, dst)
@@ -326,7 +328,11 @@ impl ArpResponder {
             self.counters.ns_not_ours += 1;
             return Verdict::PASS;
         };
-        let router = if self.config.router { na_flags::ROUTER } else { 0 };
+        let router = if self.config.router {
+            na_flags::ROUTER
+        } else {
+            0
+        };
         let (to, to_mac, solicited) = if from_dad {
             (ALL_NODES, multicast_mac(ALL_NODES), 0)
         } else {
@@ -352,8 +358,13 @@ impl ArpResponder {
 
     /// Announcements for every configured address (see the module docs).
     fn announce(&mut self, ctx: &mut Ctx<'_>) {
-        let mut entries: Vec<(IpAddr, MacAddr)> =
-            self.config.table.exact.iter().map(|(a, m)| (*a, *m)).collect();
+        let mut entries: Vec<(IpAddr, MacAddr)> = self
+            .config
+            .table
+            .exact
+            .iter()
+            .map(|(a, m)| (*a, *m))
+            .collect();
         entries.sort();
         for (addr, mac) in entries {
             let template = match addr {
@@ -520,23 +531,48 @@ mod tests {
         assert_eq!(replies.len(), 2);
         let r = ArpRepr::parse(&ArpPacket::new_checked(&replies[0][14..]).unwrap()).unwrap();
         assert_eq!(r.operation, ArpOperation::Reply);
-        assert_eq!((r.sender_mac, r.sender_ip), (OURS, Ipv4Addr::new(10, 0, 0, 1)));
-        assert_eq!((r.target_mac, r.target_ip), (HOST, Ipv4Addr::new(10, 0, 0, 9)));
+        assert_eq!(
+            (r.sender_mac, r.sender_ip),
+            (OURS, Ipv4Addr::new(10, 0, 0, 1))
+        );
+        assert_eq!(
+            (r.target_mac, r.target_ip),
+            (HOST, Ipv4Addr::new(10, 0, 0, 9))
+        );
         assert_eq!(&replies[0][0..12], &[HOST.0, OURS.0].concat()[..]);
         assert_eq!(replies[0].len(), 60, "padding kept");
         let r = ArpRepr::parse(&ArpPacket::new_checked(&replies[1][14..]).unwrap()).unwrap();
         assert_eq!(r.sender_mac, MacAddr([2, 0, 0, 0, 0, 0xbb]));
         assert_eq!(out.on(0).len(), 2, "not ours and gratuitous pass");
-        assert_eq!(h.nf.counters.conflicts, 1, "10.0.0.1 claimed by another MAC");
+        assert_eq!(
+            h.nf.counters.conflicts, 1,
+            "10.0.0.1 claimed by another MAC"
+        );
     }
 
     #[test]
     fn entry_errors() {
         let mut t = AddressTable::default();
-        assert!(t.parse_entry("10.0.0.1", None).unwrap_err().contains("no MAC"));
-        assert!(t.parse_entry("10.0.0.300 02:00:00:00:00:01", None).unwrap_err().contains("`10.0.0.300`"));
-        assert!(t.parse_entry("10.0.0.1 01:00:5e:00:00:01", None).unwrap_err().contains("multicast"));
-        assert!(t.parse_entry("02:00:00:00:00:01", None).unwrap_err().contains("no address"));
+        assert!(
+            t.parse_entry("10.0.0.1", None)
+                .unwrap_err()
+                .contains("no MAC")
+        );
+        assert!(
+            t.parse_entry("10.0.0.300 02:00:00:00:00:01", None)
+                .unwrap_err()
+                .contains("`10.0.0.300`")
+        );
+        assert!(
+            t.parse_entry("10.0.0.1 01:00:5e:00:00:01", None)
+                .unwrap_err()
+                .contains("multicast")
+        );
+        assert!(
+            t.parse_entry("02:00:00:00:00:01", None)
+                .unwrap_err()
+                .contains("no address")
+        );
         assert!(t.parse_entry("  ", None).is_err());
     }
 
@@ -544,7 +580,8 @@ mod tests {
     fn longest_prefix_wins_and_addresses_beat_prefixes() {
         let mut t = AddressTable::default();
         t.parse_entry("10.0.0.0/8 02:00:00:00:00:01", None).unwrap();
-        t.parse_entry("10.1.0.0/16 02:00:00:00:00:02", None).unwrap();
+        t.parse_entry("10.1.0.0/16 02:00:00:00:00:02", None)
+            .unwrap();
         t.parse_entry("10.1.2.3 02:00:00:00:00:03", None).unwrap();
         let at = |s: &str| t.lookup(s.parse().unwrap()).map(|m| m.0[5]);
         assert_eq!(at("10.9.9.9"), Some(1));

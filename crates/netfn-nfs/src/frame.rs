@@ -7,8 +7,8 @@ use std::net::IpAddr;
 
 use netfn_wire::checksum;
 use netfn_wire::{
-    EtherType, Ethernet, EthernetBuilder, EthernetFrame, Header, IpProtocol, MacAddr,
-    Ipv4Packet, Ipv6Packet, PacketBuilder, Tcp, TcpPacket, UdpPacket, Vlan, VlanTag,
+    EtherType, Ethernet, EthernetBuilder, EthernetFrame, Header, IpProtocol, Ipv4Packet,
+    Ipv6Packet, MacAddr, PacketBuilder, Tcp, TcpPacket, UdpPacket, Vlan, VlanTag,
 };
 
 /// The EtherType and offset of the network header, after Ethernet and up to
@@ -40,9 +40,7 @@ pub fn reply_link(frame: &[u8], src: MacAddr, dst: MacAddr) -> Option<EthernetBu
     let mut tpid = EthernetFrame::new_unchecked(frame).ethertype();
     while at < l3 {
         let tag = VlanTag::new_unchecked(&frame[at..]);
-        link = link
-            .vlan_tag(tpid, tag.pcp(), tag.dei(), tag.vid())
-            .ok()?;
+        link = link.vlan_tag(tpid, tag.pcp(), tag.dei(), tag.vid()).ok()?;
         tpid = tag.ethertype();
         at += netfn_wire::vlan::HEADER_LEN;
     }
@@ -73,7 +71,10 @@ impl IpInfo {
             self.protocol,
             IpProtocol::Tcp | IpProtocol::Udp | IpProtocol::Unknown(132)
         );
-        let p = frame.get(self.l4? ..self.end)?.get(..4).filter(|_| has_ports)?;
+        let p = frame
+            .get(self.l4?..self.end)?
+            .get(..4)
+            .filter(|_| has_ports)?;
         Some((
             u16::from_be_bytes([p[0], p[1]]),
             u16::from_be_bytes([p[2], p[3]]),

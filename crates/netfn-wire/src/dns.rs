@@ -559,7 +559,10 @@ pub fn read_name(msg: &[u8], at: usize, out: &mut DnsName) -> Result<usize, Erro
                     .ok_or_else(|| truncated(Dns::NAME, pos + 2, msg.len()))?;
                 let target = usize::from(u16::from_be_bytes([len & 0x3f, low]));
                 if target >= segment {
-                    return Err(malformed(Dns::NAME, "compression pointer does not lead back"));
+                    return Err(malformed(
+                        Dns::NAME,
+                        "compression pointer does not lead back",
+                    ));
                 }
                 pointers += 1;
                 if pointers > MAX_POINTERS {
@@ -594,7 +597,10 @@ mod tests {
         assert!(!p.is_response());
         assert_eq!(p.opcode(), 0);
         assert_eq!(p.flags() & flags::RD, flags::RD);
-        assert_eq!((p.qdcount(), p.ancount(), p.nscount(), p.arcount()), (1, 0, 0, 1));
+        assert_eq!(
+            (p.qdcount(), p.ancount(), p.nscount(), p.arcount()),
+            (1, 0, 0, 1)
+        );
         let mut name = DnsName::new();
         let q = p.question(&mut name).unwrap();
         assert_eq!(name.to_string(), "example.com");
@@ -712,7 +718,10 @@ mod tests {
         assert_eq!(p.id(), 7);
         assert!(p.is_response());
         assert_eq!(p.rcode(), rcode::NXDOMAIN);
-        assert_eq!((p.qdcount(), p.ancount(), p.nscount(), p.arcount()), (1, 2, 3, 4));
+        assert_eq!(
+            (p.qdcount(), p.ancount(), p.nscount(), p.arcount()),
+            (1, 2, 3, 4)
+        );
         assert_eq!(rtype_name(28), Some("AAAA"));
         assert_eq!(rtype_name(9999), None);
     }
