@@ -704,17 +704,50 @@ fn config_errors_name_the_parameter() {
     assert_eq!(e.param.as_deref(), Some("sinkhole"));
 }
 
-/// The example block list loads, and its sections are what the example
-/// graph names.
+/// The example block list loads with the sections the example graph
+/// names, and the example's capture is the golden input.
 #[test]
-fn example_blocklist_loads() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/blocklist.txt");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let nf = DnsFilter::new(
-        DnsFilterConfig::default(),
-        Some(("blocklist.txt", &text)),
-        None,
-    )
-    .unwrap();
-    assert!(nf.lists().len() >= 5);
+fn example_files() {
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let text = std::fs::read_to_string(examples.join("blocklist.txt")).unwrap();
+    let cfg = DnsFilterConfig {
+        categories: vec!["adult".into(), "gambling".into(), "ads".into()],
+        ..DnsFilterConfig::default()
+    };
+    let nf = DnsFilter::new(cfg, Some(("blocklist.txt", &text)), None).unwrap();
+    assert_eq!(nf.lists().len(), 7);
+    let pcap = examples.join("dns-queries.pcap");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        netfn_ports::pcap::write_frames(&pcap, &traffic()).unwrap();
+    }
+    assert_eq!(netfn_ports::pcap::read_frames(&pcap).unwrap(), traffic());
+}
+
+/// A reload keeps the counters and the queued log records.
+#[test]
+fn reload_keeps_counters_and_queued_log() {
+    let mut h = Harness::new(filter(Action::Nxdomain));
+    let input = traffic();
+    let refs: Vec<&[u8]> = input.iter().map(|f| f.as_slice()).collect();
+    h.process_bytes(0, &refs);
+    let old = std::mem::replace(&mut h.nf, filter(Action::Drop));
+    let mut new = filter(Action::Drop);
+    new.adopt(Box::new(old));
+    h.nf = new;
+    let log = h.stop().on(2);
+    let lines: usize = log
+        .iter()
+        .map(|d| d[42..].iter().filter(|b| **b == b'\n').count())
+        .sum();
+    assert_eq!(
+        lines, 11,
+        "the old instance's records are sent by the new one"
+    );
+    let mut blocked = 0;
+    h.nf.counters(&mut |n, v| {
+        if n == "blocked_adult" {
+            blocked = v;
+        }
+    });
+    assert_eq!(blocked, 3, "ids 1, 2 and the TCP query");
 }
