@@ -103,15 +103,10 @@ impl AddressTable {
                 Err(_) => (&words[..], None),
             },
         };
-        let Some(mac) = mac.or(default) else {
-            return Err("no MAC address: write one after the addresses or set `mac`".into());
-        };
-        if mac.is_multicast() || mac == MacAddr::ZERO {
-            return Err(format!("{mac} cannot answer ARP (multicast or zero)"));
-        }
         if addrs.is_empty() {
             return Err("no address before the MAC; expected `ADDR [ADDR...] [MAC]`".into());
         }
+        let mut nets = Vec::with_capacity(addrs.len());
         for a in addrs {
             let net = a
                 .parse::<IpNet>()
@@ -119,6 +114,15 @@ impl AddressTable {
                 .map_err(|_| {
                     format!("`{a}` is not an address, prefix or MAC; expected e.g. `10.0.0.1`, `10.0.1.0/24`, `fd00::1` or `02:00:00:00:00:01`")
                 })?;
+            nets.push(net);
+        }
+        let Some(mac) = mac.or(default) else {
+            return Err("no MAC address: write one after the addresses or set `mac`".into());
+        };
+        if mac.is_multicast() || mac == MacAddr::ZERO {
+            return Err(format!("{mac} cannot answer ARP (multicast or zero)"));
+        }
+        for net in nets {
             self.insert(net, mac);
         }
         Ok(())
