@@ -725,4 +725,26 @@ mod tests {
         assert_eq!(rtype_name(28), Some("AAAA"));
         assert_eq!(rtype_name(9999), None);
     }
+
+    proptest::proptest! {
+        /// Any bytes: reading never panics, and a name that reads is at
+        /// most 254 bytes of labels of 1..=63 bytes.
+        #[test]
+        fn random_messages_never_panic(msg in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), at in 0usize..300) {
+            let mut name = DnsName::new();
+            if let Ok(end) = read_name(&msg, at, &mut name) {
+                proptest::prop_assert!(end <= msg.len());
+                proptest::prop_assert!(name.len() <= MAX_NAME_LEN);
+                for label in name.labels() {
+                    proptest::prop_assert!((1..=MAX_LABEL_LEN).contains(&label.len()));
+                }
+                let _ = name.to_string();
+            }
+            if let Ok(p) = DnsPacket::new_checked(&msg[..])
+                && let Ok(q) = p.question(&mut name)
+            {
+                let _ = p.record(q.end, &mut name);
+            }
+        }
+    }
 }
