@@ -51,7 +51,11 @@
 //! does not parse: truncated, a label over 63 bytes, a name over 255, a
 //! pointer that does not lead back, more than one question) are counted
 //! and, per `malformed`, dropped as `malformed` (default: a filter fails
-//! closed) or passed.
+//! closed) or passed. A first IPv4/IPv6 fragment of a UDP datagram to
+//! `port` counts as malformed too (its UDP length runs past the fragment,
+//! and the question may be in a later one: fragmenting a query must not
+//! be a way around the filter); later fragments carry no UDP header and
+//! pass.
 //!
 //! **Query log** (`log = none|blocked|all`): one JSON line per query in UDP
 //! datagrams on **output 2**, through the shared exporter (`export.rs`;

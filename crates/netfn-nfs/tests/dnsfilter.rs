@@ -751,3 +751,19 @@ fn reload_keeps_counters_and_queued_log() {
     });
     assert_eq!(blocked, 3, "ids 1, 2 and the TCP query");
 }
+
+/// A first fragment of a query is malformed (dropped by default), so a
+/// fragmented query cannot slip a blocked name past the filter.
+#[test]
+fn first_fragments_of_queries_are_malformed() {
+    let mut f = udp4(&query(1, "www.example.com", 1, false), 40000, None);
+    // Cut the datagram after the DNS header and mark it as a first fragment.
+    f.truncate(14 + 20 + 8 + 12);
+    let mut ip = netfn_wire::Ipv4Packet::new_unchecked(&mut f[14..]);
+    ip.set_total_len(20 + 8 + 12);
+    ip.set_more_frags(true);
+    ip.fill_checksum();
+    let mut h = Harness::new(filter(Action::Nxdomain));
+    let out = h.process_bytes(0, &[&f]);
+    assert_eq!(out.drop_reasons(), vec![DropReason::Malformed]);
+}
