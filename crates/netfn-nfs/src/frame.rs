@@ -3,6 +3,8 @@
 //! address rewrite, formatting text into a frame without allocating, and
 //! the tunnel pieces `vxlan` and `gre` share (outer header validation,
 //! encapsulation into the headroom, the inner flow hash).
+//! address rewrite, the link layer of a reply, and formatting text into a
+//! frame without allocating.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -10,6 +12,8 @@ use netfn_wire::checksum;
 use netfn_wire::{
     EtherType, Ethernet, EthernetFrame, Header, Icmpv4Packet, IpProtocol, Ipv4, Ipv4Packet, Ipv6,
     Ipv6Packet, PacketTemplate, Tcp, TcpPacket, UdpPacket, Vlan, VlanTag,
+    EtherType, Ethernet, EthernetBuilder, EthernetFrame, Header, IpProtocol, Ipv4Packet,
+    Ipv6Packet, MacAddr, PacketBuilder, Tcp, TcpPacket, UdpPacket, Vlan, VlanTag,
 };
 
 /// The EtherType and offset of the network header, after Ethernet and up to
@@ -28,6 +32,99 @@ pub fn locate_l3(frame: &[u8]) -> Option<(EtherType, usize)> {
         at += netfn_wire::vlan::HEADER_LEN;
     }
     Some((ethertype, at))
+}
+
+/// The link layer of a reply to `frame`: an Ethernet builder from `src`
+/// to `dst` carrying the same VLAN tags (TPID, priority, DEI, VID) as
+/// `frame`, so a generated answer goes back on the VLAN its question came
+/// on. `None` if `frame` has no valid Ethernet header or tags.
+pub fn reply_link(frame: &[u8], src: MacAddr, dst: MacAddr) -> Option<EthernetBuilder> {
+    let (_, l3) = locate_l3(frame)?;
+    let mut link = PacketBuilder::ethernet(src, dst);
+    let mut at = netfn_wire::ethernet::HEADER_LEN;
+    let mut tpid = EthernetFrame::new_unchecked(frame).ethertype();
+    while at < l3 {
+        let tag = VlanTag::new_unchecked(&frame[at..]);
+        link = link.vlan_tag(tpid, tag.pcp(), tag.dei(), tag.vid()).ok()?;
+        tpid = tag.ethertype();
+        at += netfn_wire::vlan::HEADER_LEN;
+    }
+    Some(link)
+}
+
+/// Where the IP and transport headers of a frame are (see [`locate_ip`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpInfo {
+    /// Offset of the IP header.
+    pub l3: usize,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// The upper-layer protocol (after IPv6 extension headers).
+    pub protocol: IpProtocol,
+    /// Offset of the upper-layer header; `None` in a non-first fragment
+    /// (or behind an IPv6 extension chain that cannot be walked).
+    pub l4: Option<usize>,
+    /// End of the IP packet (bytes past it are Ethernet padding).
+    pub end: usize,
+}
+
+impl IpInfo {
+    /// Source and destination ports of TCP, UDP and SCTP (the first four
+    /// bytes of each), when the header is here.
+    pub fn ports(&self, frame: &[u8]) -> Option<(u16, u16)> {
+        let has_ports = matches!(
+            self.protocol,
+            IpProtocol::Tcp | IpProtocol::Udp | IpProtocol::Unknown(132)
+        );
+        let p = frame
+            .get(self.l4?..self.end)?
+            .get(..4)
+            .filter(|_| has_ports)?;
+        Some((
+            u16::from_be_bytes([p[0], p[1]]),
+            u16::from_be_bytes([p[2], p[3]]),
+        ))
+    }
+}
+
+/// Finds the IP header behind Ethernet and VLAN tags, and the transport
+/// header behind it. `Ok(None)` for a frame that is not IPv4 or IPv6,
+/// `Err` for an IP header that fails its check.
+pub fn locate_ip(frame: &[u8]) -> Result<Option<IpInfo>, BadHeader> {
+    let Some((ethertype, l3)) = locate_l3(frame) else {
+        return Ok(None);
+    };
+    let ip = &frame[l3..];
+    match ethertype {
+        EtherType::Ipv4 => {
+            let p = Ipv4Packet::new_checked(ip).map_err(|_| BadHeader)?;
+            Ok(Some(IpInfo {
+                l3,
+                src: p.src_addr().into(),
+                dst: p.dst_addr().into(),
+                protocol: p.protocol(),
+                l4: p.is_first_fragment().then_some(l3 + p.header_len()),
+                end: l3 + usize::from(p.total_len()),
+            }))
+        }
+        EtherType::Ipv6 => {
+            let p = Ipv6Packet::new_checked(ip).map_err(|_| BadHeader)?;
+            let (protocol, l4) = match p.upper_layer() {
+                Ok((proto, at)) if p.is_first_fragment() => (proto, Some(l3 + at)),
+                Ok((proto, _)) => (proto, None),
+                Err(_) => (p.next_header(), None),
+            };
+            Ok(Some(IpInfo {
+                l3,
+                src: p.src_addr().into(),
+                dst: p.dst_addr().into(),
+                protocol,
+                l4,
+                end: l3 + p.packet().len(),
+            }))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// A header to be rewritten is truncated or invalid (the packet is
@@ -335,5 +432,27 @@ mod tests {
                 rewrite_ipv4_end(&mut f[14..30], End::Src, Ipv4Addr::LOCALHOST, Some(1)).is_err()
             );
         }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_link_keeps_vlan_tags() {
+        let a = MacAddr([2, 0, 0, 0, 0, 1]);
+        let b = MacAddr([2, 0, 0, 0, 0, 2]);
+        let t = PacketBuilder::ethernet(a, b)
+            .vlan_tag(EtherType::QinQ, 3, true, 100)
+            .unwrap()
+            .vlan(7)
+            .unwrap()
+            .ethertype(EtherType::Ipv4);
+        let mut frame = vec![0; t.size(4)];
+        t.write(&mut frame, &[1, 2, 3, 4]).unwrap();
+        let reply = reply_link(&frame, b, a).unwrap().ethertype(EtherType::Ipv4);
+        let mut out = vec![0; reply.size(4)];
+        reply.write(&mut out, &[1, 2, 3, 4]).unwrap();
+        assert_eq!(&out[12..], &frame[12..]);
+        assert_eq!((&out[0..6], &out[6..12]), (&frame[6..12], &frame[0..6]));
+        assert!(reply_link(&frame[..16], b, a).is_none());
     }
 }

@@ -4,12 +4,15 @@
 
 use netfn_core::config::ElementSpec;
 
+pub mod arp;
 pub mod basic;
+pub mod dnsfilter;
 pub mod export;
 pub mod firewall;
 pub mod frame;
 pub mod gre;
 pub mod maglev;
+pub mod mirror;
 pub mod monitor;
 pub mod nat;
 pub mod policer;
@@ -30,4 +33,7 @@ pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
         .chain(gre::SPECS.iter())
         .chain(nat::SPECS.iter())
         .chain(router::SPECS.iter())
+        .chain(arp::SPECS.iter())
+        .chain(dnsfilter::SPECS.iter())
+        .chain(mirror::SPECS.iter())
 }

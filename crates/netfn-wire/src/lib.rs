@@ -20,6 +20,7 @@ mod error;
 pub mod arp;
 pub mod builder;
 pub mod checksum;
+pub mod dns;
 pub mod ethernet;
 pub mod gre;
 pub mod icmpv4;
@@ -33,6 +34,7 @@ pub mod vxlan;
 
 pub use arp::{Arp, ArpOperation, ArpPacket, ArpRepr};
 pub use builder::{EthernetBuilder, Ipv4Builder, Ipv6Builder, PacketBuilder, PacketTemplate};
+pub use dns::{Dns, DnsName, DnsPacket, DnsQuestion, DnsRecord};
 pub use error::Error;
 pub use ethernet::{EtherType, Ethernet, EthernetFrame, EthernetRepr, MacAddr, MacAddrParseError};
 pub use gre::{Gre, GrePacket, GreRepr};
