@@ -1,19 +1,16 @@
 //! Helpers shared by the NFs of the library: finding the network header
 //! behind Ethernet and VLAN tags, patching transport checksums after an
-//! address rewrite, formatting text into a frame without allocating, and
-//! the tunnel pieces `vxlan` and `gre` share (outer header validation,
+//! address rewrite, the link layer of a reply, formatting text into a
+//! frame without allocating, and the tunnel pieces `vxlan` and `gre` share (outer header validation,
 //! encapsulation into the headroom, the inner flow hash).
-//! address rewrite, the link layer of a reply, and formatting text into a
-//! frame without allocating.
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use netfn_wire::checksum;
 use netfn_wire::{
-    EtherType, Ethernet, EthernetFrame, Header, Icmpv4Packet, IpProtocol, Ipv4, Ipv4Packet, Ipv6,
-    Ipv6Packet, PacketTemplate, Tcp, TcpPacket, UdpPacket, Vlan, VlanTag,
-    EtherType, Ethernet, EthernetBuilder, EthernetFrame, Header, IpProtocol, Ipv4Packet,
-    Ipv6Packet, MacAddr, PacketBuilder, Tcp, TcpPacket, UdpPacket, Vlan, VlanTag,
+    EtherType, Ethernet, EthernetBuilder, EthernetFrame, Header, Icmpv4Packet, IpProtocol, Ipv4,
+    Ipv4Packet, Ipv6, Ipv6Packet, MacAddr, PacketBuilder, PacketTemplate, Tcp, TcpPacket,
+    UdpPacket, Vlan, VlanTag,
 };
 
 /// The EtherType and offset of the network header, after Ethernet and up to
@@ -383,6 +380,26 @@ pub fn port_from_hash(hash: u32, min: u16, max: u16) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reply_link_keeps_vlan_tags() {
+        let a = MacAddr([2, 0, 0, 0, 0, 1]);
+        let b = MacAddr([2, 0, 0, 0, 0, 2]);
+        let t = PacketBuilder::ethernet(a, b)
+            .vlan_tag(EtherType::QinQ, 3, true, 100)
+            .unwrap()
+            .vlan(7)
+            .unwrap()
+            .ethertype(EtherType::Ipv4);
+        let mut frame = vec![0; t.size(4)];
+        t.write(&mut frame, &[1, 2, 3, 4]).unwrap();
+        let reply = reply_link(&frame, b, a).unwrap().ethertype(EtherType::Ipv4);
+        let mut out = vec![0; reply.size(4)];
+        reply.write(&mut out, &[1, 2, 3, 4]).unwrap();
+        assert_eq!(&out[12..], &frame[12..]);
+        assert_eq!((&out[0..6], &out[6..12]), (&frame[6..12], &frame[0..6]));
+        assert!(reply_link(&frame[..16], b, a).is_none());
+    }
     use netfn_wire::{MacAddr, PacketBuilder, TcpFlags};
 
     fn verify(frame: &[u8]) {
@@ -432,27 +449,5 @@ mod tests {
                 rewrite_ipv4_end(&mut f[14..30], End::Src, Ipv4Addr::LOCALHOST, Some(1)).is_err()
             );
         }
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reply_link_keeps_vlan_tags() {
-        let a = MacAddr([2, 0, 0, 0, 0, 1]);
-        let b = MacAddr([2, 0, 0, 0, 0, 2]);
-        let t = PacketBuilder::ethernet(a, b)
-            .vlan_tag(EtherType::QinQ, 3, true, 100)
-            .unwrap()
-            .vlan(7)
-            .unwrap()
-            .ethertype(EtherType::Ipv4);
-        let mut frame = vec![0; t.size(4)];
-        t.write(&mut frame, &[1, 2, 3, 4]).unwrap();
-        let reply = reply_link(&frame, b, a).unwrap().ethertype(EtherType::Ipv4);
-        let mut out = vec![0; reply.size(4)];
-        reply.write(&mut out, &[1, 2, 3, 4]).unwrap();
-        assert_eq!(&out[12..], &frame[12..]);
-        assert_eq!((&out[0..6], &out[6..12]), (&frame[6..12], &frame[0..6]));
-        assert!(reply_link(&frame[..16], b, a).is_none());
     }
 }
