@@ -447,11 +447,13 @@ impl AfPacket {
 
     /// Handles an errno from the socket: link down/gone are reported once.
     fn link_error(&mut self, e: &io::Error) {
-        let dev = &self.config.dev;
         match e.raw_os_error() {
             Some(libc::ENETDOWN) => {
-                if !self.link_down {
+                // A deleted interface reports ENETDOWN first.
+                self.check_gone();
+                if !self.link_down && !self.gone {
                     self.counts.link_errors += 1;
+                    let dev = &self.config.dev;
                     eprintln!("netfn: afpacket(dev={dev}): interface {dev} is down; waiting for it to come up");
                 }
                 self.link_down = true;
@@ -483,6 +485,10 @@ impl AfPacket {
             return;
         }
         self.last_link_check = now;
+        self.check_gone();
+        if self.gone {
+            return;
+        }
         if let Some(e) = sys::take_socket_error(&self.fd) {
             self.link_error(&e);
         } else if self.link_down {
@@ -496,7 +502,6 @@ impl AfPacket {
                 }
             }
         }
-        self.check_gone();
     }
 
     /// Copies one ring frame into a pool frame. `None`: the pool is empty
