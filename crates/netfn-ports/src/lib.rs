@@ -294,12 +294,20 @@ pub static SPECS: [ElementSpec; 9] = [
     ElementSpec {
         kind: "stdin",
         doc: "Frames from standard input: a pcap/pcapng stream, or EtherPIPE hex lines (`DST SRC TYPE XX ..`)",
-        params: &[ParamSpec::optional(
-            "format",
-            ParamType::Word(&["pcap", "hex"]),
-            "pcap",
-            "pcap (pcapng detected too) or hex, one frame per line",
-        )],
+        params: &[
+            ParamSpec::optional(
+                "format",
+                ParamType::Word(&["pcap", "hex"]),
+                "pcap",
+                "pcap (pcapng detected too) or hex, one frame per line",
+            ),
+            ParamSpec::optional(
+                "path",
+                ParamType::Path,
+                "\"-\"",
+                "read this file or named pipe instead (\"-\": standard input)",
+            ),
+        ],
         inputs: Arity::Exactly(0),
         outputs: Arity::Exactly(1),
         build: Build::Port(|p| boxed(StdinPort::from_params(p))),
@@ -307,12 +315,20 @@ pub static SPECS: [ElementSpec; 9] = [
     ElementSpec {
         kind: "stdout",
         doc: "Frames to standard output: a pcap stream (| tcpdump -r -) or EtherPIPE hex lines (| grep -v ..)",
-        params: &[ParamSpec::optional(
-            "format",
-            ParamType::Word(&["pcap", "pcapng", "hex"]),
-            "pcap",
-            "pcap or pcapng stream (flushed per batch), or hex, one frame per line",
-        )],
+        params: &[
+            ParamSpec::optional(
+                "format",
+                ParamType::Word(&["pcap", "pcapng", "hex"]),
+                "pcap",
+                "pcap or pcapng stream (flushed per batch), or hex, one frame per line",
+            ),
+            ParamSpec::optional(
+                "path",
+                ParamType::Path,
+                "\"-\"",
+                "write this file or named pipe instead (\"-\": standard output)",
+            ),
+        ],
         inputs: Arity::Exactly(1),
         outputs: Arity::Exactly(0),
         build: Build::Port(|p| boxed(StdoutPort::from_params(p))),

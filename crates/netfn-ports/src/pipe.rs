@@ -18,6 +18,11 @@
 //!   and lines starting with `#` are skipped; a malformed line is dropped,
 //!   counted (`malformed`) and reported with its line number.
 //!
+//! `path = "..."` reads or writes a file or a named pipe (FIFO) instead of
+//! standard input/output: a shell pipeline is one-way, so a FIFO carries
+//! the return direction (`mkfifo back`; `a.nf` reads it, `b.nf` writes it).
+//! Opening a FIFO waits until the other end is opened too, as in the shell.
+//!
 //! `stdout` writes block (a slow reader slows the graph down instead of
 //! losing packets: backpressure, as in a shell pipeline) and ends the run
 //! when the reader goes away (`EPIPE`). `stdin` never blocks: it reads only
@@ -26,8 +31,10 @@
 //! straight into pool frames; nothing is allocated per packet.
 
 use std::cell::Cell;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
 use std::rc::Rc;
 
 use netfn_core::config::{ConfigError, Params};
@@ -61,6 +68,13 @@ impl PipeFormat {
             )),
         }
     }
+}
+
+/// The file a pipe port's `path` names, or `None` for the standard stream
+/// (`"-"`, the default).
+fn named_path(p: &Params) -> Result<Option<&Path>, ConfigError> {
+    let path = Path::new(p.str("path")?);
+    Ok((path.file_name().is_some_and(|n| n != "-")).then_some(path))
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -180,6 +194,8 @@ enum Encoder {
 
 /// `stdout(format=...)`: frames sent to it go to standard output.
 pub struct StdoutPort {
+    /// The file or FIFO written instead of standard output, if any.
+    _file: Option<File>,
     encoder: Encoder,
     closed: Rc<Cell<bool>>,
     written: u64,
@@ -221,6 +237,7 @@ impl StdoutPort {
             }
         };
         let mut port = StdoutPort {
+            _file: None,
             encoder,
             closed,
             written: 0,
@@ -234,7 +251,19 @@ impl StdoutPort {
     }
 
     pub fn from_params(p: &Params) -> Result<StdoutPort, ConfigError> {
-        StdoutPort::to_fd(1, PipeFormat::from_params(p)?)
+        let format = PipeFormat::from_params(p)?;
+        let Some(path) = named_path(p)? else {
+            return StdoutPort::to_fd(1, format);
+        };
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| ConfigError::param("path", format!("cannot open {}: {e}", path.display())))?;
+        let mut port = StdoutPort::to_fd(file.as_raw_fd(), format)?;
+        port._file = Some(file);
+        Ok(port)
     }
 
     fn flush_out(&mut self) {
@@ -322,6 +351,8 @@ enum Decoder {
 
 /// `stdin(format=...)`: frames read from standard input.
 pub struct StdinPort {
+    /// The file or FIFO read instead of standard input, if any.
+    _file: Option<File>,
     fd: RawFd,
     format: PipeFormat,
     decoder: Decoder,
@@ -366,6 +397,7 @@ impl StdinPort {
     /// Reads descriptor `fd` (0 for standard input).
     pub fn from_fd(fd: RawFd, format: PipeFormat) -> StdinPort {
         StdinPort {
+            _file: None,
             fd,
             format,
             decoder: if format == PipeFormat::Hex {
@@ -388,7 +420,23 @@ impl StdinPort {
     }
 
     pub fn from_params(p: &Params) -> Result<StdinPort, ConfigError> {
-        Ok(StdinPort::from_fd(0, PipeFormat::from_params(p)?))
+        let format = PipeFormat::from_params(p)?;
+        match named_path(p)? {
+            None => Ok(StdinPort::from_fd(0, format)),
+            Some(path) => {
+                let file = File::open(path).map_err(|e| {
+                    ConfigError::param("path", format!("cannot open {}: {e}", path.display()))
+                })?;
+                Ok(StdinPort::from_file(file, format))
+            }
+        }
+    }
+
+    /// Reads an open file or FIFO (kept open by the port).
+    pub fn from_file(file: File, format: PipeFormat) -> StdinPort {
+        let mut port = StdinPort::from_fd(file.as_raw_fd(), format);
+        port._file = Some(file);
+        port
     }
 
     /// Reads what is available (never blocks). False at end of input or

@@ -57,7 +57,12 @@ pub fn run(file: &Path, catalog: &Catalog, opts: Options) -> ExitCode {
     };
     // A graph that writes packets to standard output (`stdout(...)`) owns
     // it: the live view is off and the summary goes to standard error.
-    let packets_on_stdout = plan.nodes.iter().any(|n| n.spec.kind == "stdout");
+    let packets_on_stdout = plan.nodes.iter().any(|n| {
+        n.spec.kind == "stdout"
+            && n.params
+                .str("path")
+                .is_ok_and(|p| Path::new(p).file_name().is_none_or(|f| f == "-"))
+    });
     let stop = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -259,7 +259,7 @@ fn afpacket_counts_a_vanished_interface_and_stops() {
     let netfn = Netfn::start(&topo, &g);
     std::thread::sleep(Duration::from_millis(500));
     let del = Command::new("ip")
-        .args(["-n", &topo.ns("mb"), "link", "del", "a"])
+        .args(["-n", &topo.ns("mb"), "link", "del", "dev", "a"])
         .status()
         .unwrap();
     assert!(del.success());
@@ -295,4 +295,67 @@ fn afpacket_names_a_missing_interface() {
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("no interface `nosuch0`"), "{err}");
+}
+
+#[test]
+fn ping_through_a_pipe_chain_of_two_netfns() {
+    require_netns!();
+    // /dev/stdpkt: h1 -> a -> netfn A -> stdout | grep | stdin -> netfn B
+    // -> b -> h2; the replies come back over a named pipe from B to A.
+    let topo = Topology::up("c", false);
+    let dir = std::env::temp_dir().join(format!("netfn-netns-{}-chain", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let back = dir.join("back");
+    let _ = std::fs::remove_file(&back);
+    assert!(Command::new("mkfifo").arg(&back).status().unwrap().success());
+    let a = graph(
+        "chain-a.nf",
+        &format!(
+            "a :: afpacket(dev = a);\na -> out :: stdout(format = hex);\n\
+             back :: stdin(format = hex, path = \"{}\");\nback -> a;\n",
+            back.display()
+        ),
+    );
+    let b = graph(
+        "chain-b.nf",
+        &format!(
+            "in :: stdin(format = hex);\nb :: afpacket(dev = b);\nin -> b;\n\
+             b -> ret :: stdout(format = hex, path = \"{}\");\n",
+            back.display()
+        ),
+    );
+    let n = env!("CARGO_BIN_EXE_netfn");
+    // A frame from a MAC nobody has is filtered out on the way (grep -v).
+    let script = format!(
+        "{n} run {a} -q --duration 6s 2>{dir}/a.err | grep --line-buffered -v '^FFFFFFFFFFFF 02AA' \
+         | {n} run {b} --json --duration 6s 2>{dir}/b.err",
+        a = a.display(),
+        b = b.display(),
+        dir = dir.display()
+    );
+    let chain = topo
+        .cmd("mb", "bash")
+        .args(["-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let chain = Netfn { child: Some(chain) };
+    wait_for_path(&topo, Duration::from_secs(5));
+    let (sent, received, out) = topo.ping(10, "0.05", 2);
+    let mut chain = chain;
+    let done = chain.child.take().unwrap().wait_with_output().unwrap();
+    let errs = format!(
+        "{}{}",
+        std::fs::read_to_string(dir.join("a.err")).unwrap_or_default(),
+        std::fs::read_to_string(dir.join("b.err")).unwrap_or_default()
+    );
+    assert_eq!((sent, received), (10, 10), "{out}\n{errs}");
+    assert!(done.status.success(), "{errs}");
+    let json: serde_json::Value = serde_json::from_slice(&done.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{errs}", text(&done.stdout)));
+    // B received the requests from the pipe and sent them out on b.
+    assert!(node(&json, "in")["rx_packets"].as_u64().unwrap() >= 10, "{json}");
+    assert!(node(&json, "b")["tx_packets"].as_u64().unwrap() >= 10, "{json}");
+    assert!(node(&json, "ret")["tx_packets"].as_u64().unwrap() >= 10, "{json}");
 }
