@@ -42,7 +42,9 @@ use std::sync::atomic::{Ordering, fence};
 
 use netfn_core::config::{ConfigError, Params};
 use netfn_core::{Batch, Packet, Port, PortCtx, RecvStatus};
-use netfn_wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket};
+use netfn_wire::{
+    EtherType, EthernetFrame, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket,
+};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::sys::{self, Mmap};
@@ -281,9 +283,7 @@ impl AfPacket {
         let ifindex = sys::ifindex(&dev).map_err(|_| {
             ConfigError::param(
                 "dev",
-                format!(
-                    "no interface `{dev}` in this network namespace (`ip link` lists them)"
-                ),
+                format!("no interface `{dev}` in this network namespace (`ip link` lists them)"),
             )
         })?;
         // Protocol 0: receive nothing until bound, so no frame of another
@@ -311,7 +311,8 @@ impl AfPacket {
         sys::setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)
             .map_err(|e| open_error(&dev, "cannot set up the receive ring", e))?;
         let len = config.block_size as usize * config.blocks as usize;
-        let ring = Mmap::shared(&fd, len).map_err(|e| open_error(&dev, "cannot map the ring", e))?;
+        let ring =
+            Mmap::shared(&fd, len).map_err(|e| open_error(&dev, "cannot map the ring", e))?;
         let addr = SockaddrLl {
             family: libc::AF_PACKET as u16,
             protocol: (libc::ETH_P_ALL as u16).to_be(),
@@ -401,8 +402,9 @@ impl AfPacket {
         // SAFETY: the status word is 4-byte aligned inside the mapping (blocks
         // are page aligned); the kernel writes it concurrently, so it is read
         // volatile, and the acquire fence orders the block's contents after it.
-        let status =
-            unsafe { std::ptr::read_volatile(self.block_ptr(block).add(BLOCK_STATUS).cast::<u32>()) };
+        let status = unsafe {
+            std::ptr::read_volatile(self.block_ptr(block).add(BLOCK_STATUS).cast::<u32>())
+        };
         fence(Ordering::Acquire);
         status & libc::TP_STATUS_USER != 0
     }
@@ -454,7 +456,9 @@ impl AfPacket {
                 if !self.link_down && !self.gone {
                     self.counts.link_errors += 1;
                     let dev = &self.config.dev;
-                    eprintln!("netfn: afpacket(dev={dev}): interface {dev} is down; waiting for it to come up");
+                    eprintln!(
+                        "netfn: afpacket(dev={dev}): interface {dev} is down; waiting for it to come up"
+                    );
                 }
                 self.link_down = true;
             }
@@ -506,7 +510,12 @@ impl AfPacket {
 
     /// Copies one ring frame into a pool frame. `None`: the pool is empty
     /// (the frame stays in the ring). `Some(None)`: dropped (counted).
-    fn take_frame(&mut self, block: u32, offset: usize, ctx: &mut PortCtx<'_>) -> Option<Option<Packet>> {
+    fn take_frame(
+        &mut self,
+        block: u32,
+        offset: usize,
+        ctx: &mut PortCtx<'_>,
+    ) -> Option<Option<Packet>> {
         let bytes = self.block(block);
         let Ok((hdr, _)) = Tpacket3Hdr::read_from_prefix(bytes.get(offset..).unwrap_or(&[])) else {
             return Some(None);
@@ -648,8 +657,10 @@ impl Port for AfPacket {
                 cur.left = desc.num_pkts;
                 cur.offset = desc.offset_to_first_pkt as usize;
             }
-            let next = Tpacket3Hdr::read_from_prefix(self.block(cur.block).get(cur.offset..).unwrap_or(&[]))
-                .map_or(0, |(h, _)| h.next_offset as usize);
+            let next = Tpacket3Hdr::read_from_prefix(
+                self.block(cur.block).get(cur.offset..).unwrap_or(&[]),
+            )
+            .map_or(0, |(h, _)| h.next_offset as usize);
             match self.take_frame(cur.block, cur.offset, ctx) {
                 None => {
                     self.cursor = cur; // pool empty: resume at this frame
@@ -734,10 +745,7 @@ impl Port for AfPacket {
             }
             break; // the rest stay in the batch: counted as tx-full drops
         }
-        ctx.bytes += batch
-            .drain_first(sent)
-            .map(|p| p.len() as u64)
-            .sum::<u64>();
+        ctx.bytes += batch.drain_first(sent).map(|p| p.len() as u64).sum::<u64>();
     }
 
     fn counts_bytes(&self) -> bool {
@@ -822,6 +830,9 @@ mod tests {
     #[test]
     fn missing_interface_is_a_clear_error() {
         let err = AfPacket::open(AfPacketConfig::new("nf-no-such0")).unwrap_err();
-        assert!(err.to_string().contains("no interface `nf-no-such0`"), "{err}");
+        assert!(
+            err.to_string().contains("no interface `nf-no-such0`"),
+            "{err}"
+        );
     }
 }

@@ -243,14 +243,23 @@ pub static SPECS: [ElementSpec; 9] = [
         kind: "afpacket",
         doc: "A Linux interface through AF_PACKET: TPACKET_V3 receive ring, sendmmsg transmit (needs root)",
         params: &[
-            ParamSpec::required("dev", ParamType::Str, "interface name (in netfn's network namespace)"),
+            ParamSpec::required(
+                "dev",
+                ParamType::Str,
+                "interface name (in netfn's network namespace)",
+            ),
             ParamSpec::optional(
                 "fanout",
                 ParamType::Int { min: 0, max: 65535 },
                 "0",
                 "PACKET_FANOUT group shared by flow hash with other sockets (0 = none)",
             ),
-            ParamSpec::optional("promisc", ParamType::Bool, "true", "promiscuous mode while open"),
+            ParamSpec::optional(
+                "promisc",
+                ParamType::Bool,
+                "true",
+                "promiscuous mode while open",
+            ),
             ParamSpec::optional(
                 "blocks",
                 ParamType::Int { min: 2, max: 4096 },
@@ -284,7 +293,11 @@ pub static SPECS: [ElementSpec; 9] = [
         kind: "tap",
         doc: "A TAP interface (created or attached): the graph as a virtual Ethernet interface of the host (needs root)",
         params: &[
-            ParamSpec::required("name", ParamType::Str, "interface name (`tap%d`: the kernel picks)"),
+            ParamSpec::required(
+                "name",
+                ParamType::Str,
+                "interface name (`tap%d`: the kernel picks)",
+            ),
             ParamSpec::optional("up", ParamType::Bool, "true", "bring the interface up"),
         ],
         inputs: PORT_IN,

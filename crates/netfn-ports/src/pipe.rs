@@ -260,7 +260,9 @@ impl StdoutPort {
             .create(true)
             .truncate(true)
             .open(path)
-            .map_err(|e| ConfigError::param("path", format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| {
+                ConfigError::param("path", format!("cannot open {}: {e}", path.display()))
+            })?;
         let mut port = StdoutPort::to_fd(file.as_raw_fd(), format)?;
         port._file = Some(file);
         Ok(port)
@@ -708,11 +710,113 @@ impl Port for StdinPort {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netfn_core::{Pool, PoolConfig};
+
+    fn frames(n: usize) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| {
+                let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
+                f.extend((0..(20 + i % 50)).map(|j| (i + j) as u8));
+                f
+            })
+            .collect()
+    }
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("netfn-pipe-{}-{name}", std::process::id()))
+    }
+
+    /// Reads the port to its end; frames are freed as they come, unless
+    /// `hold` (then the pool runs dry and the port must resume).
+    fn drain(port: &mut StdinPort, pool: &Pool, hold: bool) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        let mut held = Vec::new();
+        for round in 0..100_000 {
+            let mut batch = Batch::with_capacity(32);
+            let mut ctx = PortCtx::new(pool, 0, 0);
+            let status = port.recv(&mut batch, &mut ctx);
+            for (pkt, _) in batch.drain() {
+                got.push(pkt.data().to_vec());
+                if hold {
+                    held.push(pkt);
+                }
+            }
+            if hold && round % 3 == 2 {
+                held.clear(); // let the pool refill now and then
+            }
+            if status == RecvStatus::Exhausted {
+                return got;
+            }
+        }
+        panic!("never exhausted");
+    }
+
+    #[test]
+    fn reads_pcap_and_pcapng_streams() {
+        let want = frames(300);
+        let pool = Pool::new(PoolConfig::default()).unwrap();
+        let pcap = temp("a.pcap");
+        crate::pcap::write_frames(&pcap, &want).unwrap();
+        let mut port = StdinPort::from_file(File::open(&pcap).unwrap(), PipeFormat::Pcap);
+        assert_eq!(drain(&mut port, &pool, false), want);
+        assert_eq!((port.truncated, port.read), (0, 300));
+
+        let ng = temp("a.pcapng");
+        let mut sink = PcapSink::create(&ng, Format::PcapNg).unwrap();
+        let mut batch = Batch::with_capacity(256);
+        for f in &want[..200] {
+            batch.push(pool.alloc_with(f).unwrap()).unwrap();
+        }
+        sink.send(&mut batch, &mut PortCtx::new(&pool, 0, 0));
+        sink.flush().unwrap();
+        drop(sink);
+        let mut port = StdinPort::from_file(File::open(&ng).unwrap(), PipeFormat::Pcap);
+        assert_eq!(drain(&mut port, &pool, false), want[..200]);
+    }
+
+    #[test]
+    fn a_cut_off_capture_counts_as_truncated() {
+        let want = frames(10);
+        let pcap = temp("cut.pcap");
+        crate::pcap::write_frames(&pcap, &want).unwrap();
+        let bytes = std::fs::read(&pcap).unwrap();
+        std::fs::write(&pcap, &bytes[..bytes.len() - 5]).unwrap();
+        let pool = Pool::new(PoolConfig::default()).unwrap();
+        let mut port = StdinPort::from_file(File::open(&pcap).unwrap(), PipeFormat::Pcap);
+        assert_eq!(drain(&mut port, &pool, false), want[..9]);
+        assert_eq!(port.truncated, 1);
+    }
+
+    #[test]
+    fn an_empty_pool_loses_nothing() {
+        let want = frames(100);
+        let mut text = Vec::new();
+        for f in &want {
+            write_hex_line(&mut text, f);
+        }
+        let path = temp("pool.hex");
+        std::fs::write(&path, &text).unwrap();
+        let pool = Pool::new(PoolConfig {
+            frames: 8,
+            ..PoolConfig::default()
+        })
+        .unwrap();
+        let mut port = StdinPort::from_file(File::open(&path).unwrap(), PipeFormat::Hex);
+        assert_eq!(drain(&mut port, &pool, true), want);
+        assert_eq!(port.malformed, 0);
+
+        let pcap = temp("pool.pcap");
+        crate::pcap::write_frames(&pcap, &want).unwrap();
+        let mut port = StdinPort::from_file(File::open(&pcap).unwrap(), PipeFormat::Pcap);
+        assert_eq!(drain(&mut port, &pool, true), want);
+    }
 
     #[test]
     fn hex_line_layout_is_etherpipes() {
         let mut frame = vec![0xff; 6];
-        frame.extend_from_slice(&[0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x08, 0x06, 0x00, 0x01, 0xab]);
+        frame.extend_from_slice(&[
+            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x08, 0x06, 0x00, 0x01, 0xab,
+        ]);
         let mut out = Vec::new();
         assert!(write_hex_line(&mut out, &frame));
         assert_eq!(
@@ -756,7 +860,15 @@ mod tests {
             let err = parse_hex_line(line, &mut out).unwrap_err();
             assert!(err.contains(want), "{err}");
         }
-        let long = [b"FFFFFFFFFFFF 001122334455 0800".as_slice(), &b" 00".repeat(40)].concat();
-        assert!(parse_hex_line(&long, &mut out).unwrap_err().contains("longer"));
+        let long = [
+            b"FFFFFFFFFFFF 001122334455 0800".as_slice(),
+            &b" 00".repeat(40),
+        ]
+        .concat();
+        assert!(
+            parse_hex_line(&long, &mut out)
+                .unwrap_err()
+                .contains("longer")
+        );
     }
 }

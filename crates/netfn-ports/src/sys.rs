@@ -31,7 +31,9 @@ impl IfReqFlags {
         let bytes = name.as_bytes();
         if bytes.is_empty()
             || bytes.len() >= libc::IFNAMSIZ
-            || bytes.iter().any(|&b| b == 0 || b == b'/' || b.is_ascii_whitespace())
+            || bytes
+                .iter()
+                .any(|&b| b == 0 || b == b'/' || b.is_ascii_whitespace())
         {
             return None;
         }
@@ -42,7 +44,11 @@ impl IfReqFlags {
 
     /// The name the kernel wrote back (TUNSETIFF fills in `tap%d`).
     pub fn name(&self) -> String {
-        let end = self.name.iter().position(|&b| b == 0).unwrap_or(self.name.len());
+        let end = self
+            .name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.name.len());
         String::from_utf8_lossy(&self.name[..end]).into_owned()
     }
 }
@@ -57,9 +63,14 @@ pub(crate) fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 /// A new socket, close-on-exec and non-blocking.
-pub(crate) fn socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int) -> io::Result<OwnedFd> {
+pub(crate) fn socket(
+    domain: libc::c_int,
+    ty: libc::c_int,
+    proto: libc::c_int,
+) -> io::Result<OwnedFd> {
     // SAFETY: socket(2) takes no pointers.
-    let fd = cvt(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, proto) })?;
+    let fd =
+        cvt(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, proto) })?;
     // SAFETY: fd was just returned by socket(2) and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -69,7 +80,12 @@ pub(crate) fn socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int) -
 pub(crate) fn open_rw(path: &str) -> io::Result<OwnedFd> {
     let c = CString::new(path).map_err(io::Error::other)?;
     // SAFETY: `c` is a NUL-terminated string that outlives the call.
-    let fd = cvt(unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
+    let fd = cvt(unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK,
+        )
+    })?;
     // SAFETY: fd was just returned by open(2) and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

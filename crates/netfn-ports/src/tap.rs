@@ -53,7 +53,10 @@ impl Tap {
         })?;
         req.flags = (libc::IFF_TAP | libc::IFF_NO_PI) as i16;
         let fd = sys::open_rw("/dev/net/tun").map_err(|e| {
-            ConfigError::param("name", format!("cannot open /dev/net/tun: {e} (is the tun driver available?)"))
+            ConfigError::param(
+                "name",
+                format!("cannot open /dev/net/tun: {e} (is the tun driver available?)"),
+            )
         })?;
         // SAFETY: TUNSETIFF reads and writes an `ifreq` (name + flags, padded
         // to the union's size); `req` is one and lives across the call.
@@ -70,9 +73,8 @@ impl Tap {
         )?;
         let name = req.name();
         if up {
-            sys::set_interface_up(&name).map_err(|e| {
-                ConfigError::param("up", format!("cannot bring {name} up: {e}"))
-            })?;
+            sys::set_interface_up(&name)
+                .map_err(|e| ConfigError::param("up", format!("cannot bring {name} up: {e}")))?;
         }
         Ok(Tap {
             name,

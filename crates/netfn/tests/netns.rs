@@ -35,7 +35,9 @@ fn unavailable() -> Option<String> {
             "network namespaces unavailable: ip netns add: {}",
             text(&o.stderr).trim()
         )),
-        Err(e) => Some(format!("`ip` (iproute2) not found: {e}; run scripts/setup.sh")),
+        Err(e) => Some(format!(
+            "`ip` (iproute2) not found: {e}; run scripts/setup.sh"
+        )),
     }
 }
 
@@ -133,7 +135,13 @@ impl Netfn {
     fn start(topo: &Topology, graph: &Path) -> Netfn {
         let child = topo
             .cmd("mb", env!("CARGO_BIN_EXE_netfn"))
-            .args(["run", graph.to_str().unwrap(), "--json", "--duration", "60s"])
+            .args([
+                "run",
+                graph.to_str().unwrap(),
+                "--json",
+                "--duration",
+                "60s",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -217,11 +225,7 @@ fn bridge_test(tag: &str, tap: bool, body: &str, ports: [&str; 2], ttl_seen: &st
         assert!(n >= 20, "{name} {dir} = {n}: {json}");
     }
     for name in ports {
-        assert_eq!(
-            node(&json, name)["drops"],
-            serde_json::json!({}),
-            "{json}"
-        );
+        assert_eq!(node(&json, name)["drops"], serde_json::json!({}), "{json}");
     }
 }
 
@@ -286,7 +290,10 @@ fn afpacket_counts_a_vanished_interface_and_stops() {
 fn afpacket_names_a_missing_interface() {
     require_netns!();
     let topo = Topology::up("m", false);
-    let g = graph("missing.nf", "x :: afpacket(dev = nosuch0);\nx -> sink();\n");
+    let g = graph(
+        "missing.nf",
+        "x :: afpacket(dev = nosuch0);\nx -> sink();\n",
+    );
     let out = topo
         .cmd("mb", env!("CARGO_BIN_EXE_netfn"))
         .args(["run", g.to_str().unwrap(), "--duration", "1s"])
@@ -307,7 +314,13 @@ fn ping_through_a_pipe_chain_of_two_netfns() {
     std::fs::create_dir_all(&dir).unwrap();
     let back = dir.join("back");
     let _ = std::fs::remove_file(&back);
-    assert!(Command::new("mkfifo").arg(&back).status().unwrap().success());
+    assert!(
+        Command::new("mkfifo")
+            .arg(&back)
+            .status()
+            .unwrap()
+            .success()
+    );
     let a = graph(
         "chain-a.nf",
         &format!(
@@ -355,7 +368,16 @@ fn ping_through_a_pipe_chain_of_two_netfns() {
     let json: serde_json::Value = serde_json::from_slice(&done.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{errs}", text(&done.stdout)));
     // B received the requests from the pipe and sent them out on b.
-    assert!(node(&json, "in")["rx_packets"].as_u64().unwrap() >= 10, "{json}");
-    assert!(node(&json, "b")["tx_packets"].as_u64().unwrap() >= 10, "{json}");
-    assert!(node(&json, "ret")["tx_packets"].as_u64().unwrap() >= 10, "{json}");
+    assert!(
+        node(&json, "in")["rx_packets"].as_u64().unwrap() >= 10,
+        "{json}"
+    );
+    assert!(
+        node(&json, "b")["tx_packets"].as_u64().unwrap() >= 10,
+        "{json}"
+    );
+    assert!(
+        node(&json, "ret")["tx_packets"].as_u64().unwrap() >= 10,
+        "{json}"
+    );
 }

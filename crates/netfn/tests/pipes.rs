@@ -102,7 +102,10 @@ fn hex_chain_with_grep_filtering_one_flow() {
     let first: Vec<&str> = lines[0].split(' ').collect();
     let pattern = first[15..23].join(" ");
     let matching = lines.iter().filter(|l| l.contains(&pattern)).count();
-    assert!(matching > 0 && matching < N, "{matching} of {N} match {pattern}");
+    assert!(
+        matching > 0 && matching < N,
+        "{matching} of {N} match {pattern}"
+    );
     let out = sh(&format!(
         "{n} run {a} -q 2>/dev/null | grep --line-buffered -v '{pattern}' | {n} run {b} --json",
         n = netfn_bin()
@@ -199,7 +202,10 @@ fn malformed_hex_lines_are_counted_and_located() {
         err.contains("line 3: field 2 (source MAC)"),
         "no location in {err}"
     );
-    assert!(err.contains("line 5: field 5 (byte) `0Z` is not hexadecimal"), "{err}");
+    assert!(
+        err.contains("line 5: field 5 (byte) `0Z` is not hexadecimal"),
+        "{err}"
+    );
     let json = json_of(&out.stdout);
     // Two good frames (the last line has no newline), two malformed.
     assert_eq!(node(&json, "in")["rx_packets"], 2, "{json}");
