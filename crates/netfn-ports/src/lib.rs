@@ -39,7 +39,7 @@ pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
     SPECS.iter()
 }
 
-pub static SPECS: [ElementSpec; 9] = [
+pub static SPECS: [ElementSpec; 10] = [
     ElementSpec {
         kind: "generator",
         doc: "Built-in traffic generator: synthetic Ethernet/IP flows, no root or network needed",
@@ -345,5 +345,37 @@ pub static SPECS: [ElementSpec; 9] = [
         inputs: Arity::Exactly(1),
         outputs: Arity::Exactly(0),
         build: Build::Port(|p| boxed(StdoutPort::from_params(p))),
+    },
+    ElementSpec {
+        kind: "pcap",
+        doc: "A pcap/pcapng capture: replay it (read = ..., at a multiple of its recorded pace) or record into it (write = ...)",
+        params: &[
+            ParamSpec::optional("read", ParamType::Path, "\"-\"", "capture to replay"),
+            ParamSpec::optional("write", ParamType::Path, "\"-\"", "capture to record"),
+            ParamSpec::optional(
+                "pace",
+                ParamType::Str,
+                "0",
+                "reading: multiple of the recorded pace (1.0 as recorded, 2.5 faster), 0 = flat out",
+            ),
+            ParamSpec::optional(
+                "repeat",
+                ParamType::Int {
+                    min: 0,
+                    max: i64::MAX,
+                },
+                "1",
+                "reading: passes over the file (0 = forever)",
+            ),
+            ParamSpec::optional(
+                "format",
+                ParamType::Word(&["pcap", "pcapng"]),
+                "pcap",
+                "writing: file format",
+            ),
+        ],
+        inputs: PORT_IN,
+        outputs: SOURCE,
+        build: Build::Port(pcap::pcap_port),
     },
 ];
