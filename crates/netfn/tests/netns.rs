@@ -381,3 +381,43 @@ fn ping_through_a_pipe_chain_of_two_netfns() {
         "{json}"
     );
 }
+
+#[test]
+fn generator_traffic_is_shared_by_a_fanout_group() {
+    require_netns!();
+    let topo = Topology::up("f", false);
+    // Two sockets on `a` in fanout group 7: each flow goes to one of them.
+    let rx = graph(
+        "fanout.nf",
+        "a1 :: afpacket(dev = a, fanout = 7);\na2 :: afpacket(dev = a, fanout = 7);\n\
+         a1 -> s1 :: sink();\na2 -> s2 :: sink();\n",
+    );
+    let receiver = Netfn::start(&topo, &rx);
+    std::thread::sleep(Duration::from_millis(500));
+    let tx = graph(
+        "send.nf",
+        "gen :: generator(flows = 64, count = 2000, rate = 200000);\n\
+         gen -> eth0 :: afpacket(dev = eth0);\n",
+    );
+    let sent = topo
+        .cmd("h1", env!("CARGO_BIN_EXE_netfn"))
+        .args(["run", tx.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let sent: serde_json::Value = serde_json::from_slice(&sent.stdout).unwrap();
+    assert_eq!(node(&sent, "eth0")["tx_packets"], 2000, "{sent}");
+    std::thread::sleep(Duration::from_millis(300));
+    let done = receiver.stop();
+    let json: serde_json::Value = serde_json::from_slice(&done.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&done.stderr)));
+    let r1 = node(&json, "a1")["rx_packets"].as_u64().unwrap();
+    let r2 = node(&json, "a2")["rx_packets"].as_u64().unwrap();
+    // Every generated frame arrived once (a few host frames, such as IPv6
+    // router solicitations, may come along).
+    assert!((2000..=2010).contains(&(r1 + r2)), "{r1} + {r2}: {json}");
+    assert!(r1 > 100 && r2 > 100, "not shared: {r1} / {r2}");
+    for a in ["a1", "a2"] {
+        assert_eq!(node(&json, a)["extra"]["kernel_drops"], 0, "{json}");
+    }
+}
