@@ -208,10 +208,15 @@ pub fn poll_readable(fds: &[RawFd], timeout: Duration) {
         slot.fd = fd;
         slot.events = libc::POLLIN;
     }
-    // Round up so a 200 µs wait does not become a busy 0 ms poll.
-    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
-    // SAFETY: `set` holds `n` initialised pollfds and outlives the call.
-    unsafe { libc::poll(set.as_mut_ptr(), n as libc::nfds_t, ms) };
+    // ppoll: nanosecond timeouts (poll's milliseconds would turn a 200 µs
+    // nap into 1 ms or a busy 0).
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+    };
+    // SAFETY: `set` holds `n` initialised pollfds and `ts` a valid timespec,
+    // both outliving the call; a null signal mask leaves the mask unchanged.
+    unsafe { libc::ppoll(set.as_mut_ptr(), n as libc::nfds_t, &ts, std::ptr::null()) };
 }
 
 /// Whether `fd` has data (or end of file, or an error) right now.
