@@ -1,14 +1,15 @@
 //! Port backends: the traffic generator, sinks, queues, capture files,
 //! standard input/output pipes, TAP interfaces and AF_PACKET sockets (and,
-//! later, AF_XDP), all behind `netfn_core::Port`.
+//! AF_XDP sockets over the frame pool), all behind `netfn_core::Port`.
 //!
 //! `unsafe` is confined to the system-call backends (`sys`, `afpacket`,
-//! `tap`), each block with its `SAFETY:` argument.
+//! `afxdp`, `tap`), each block with its `SAFETY:` argument.
 
 use netfn_core::Port;
 use netfn_core::config::{Arity, Build, ConfigError, ElementSpec, ParamSpec, ParamType};
 
 pub mod afpacket;
+pub mod afxdp;
 pub mod generator;
 pub mod pcap;
 pub mod pipe;
@@ -18,6 +19,7 @@ mod sys;
 pub mod tap;
 
 pub use afpacket::{AfPacket, AfPacketConfig};
+pub use afxdp::{AfXdp, AfXdpConfig};
 pub use pipe::{PipeFormat, StdinPort, StdoutPort};
 pub use sys::poll_readable;
 pub use tap::Tap;
@@ -39,7 +41,7 @@ pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
     SPECS.iter()
 }
 
-pub static SPECS: [ElementSpec; 10] = [
+pub static SPECS: [ElementSpec; 11] = [
     ElementSpec {
         kind: "generator",
         doc: "Built-in traffic generator: synthetic Ethernet/IP flows, no root or network needed",
@@ -377,5 +379,36 @@ pub static SPECS: [ElementSpec; 10] = [
         inputs: PORT_IN,
         outputs: SOURCE,
         build: Build::Port(pcap::pcap_port),
+    },
+    ElementSpec {
+        kind: "afxdp",
+        doc: "An interface queue through AF_XDP (copy mode) with netfn's pool as UMEM; attaches its own XDP redirect program (needs root)",
+        params: &[
+            ParamSpec::required("dev", ParamType::Str, "interface name"),
+            ParamSpec::optional(
+                "queue",
+                ParamType::Int { min: 0, max: 63 },
+                "0",
+                "receive queue to serve",
+            ),
+            ParamSpec::optional(
+                "mode",
+                ParamType::Word(&["native", "generic"]),
+                "native",
+                "native (driver) XDP or generic (skb) XDP",
+            ),
+            ParamSpec::optional(
+                "ring",
+                ParamType::Int {
+                    min: 64,
+                    max: 16384,
+                },
+                "2048",
+                "entries of each ring (power of two)",
+            ),
+        ],
+        inputs: PORT_IN,
+        outputs: SOURCE,
+        build: Build::Port(|p| boxed(AfXdp::from_params(p))),
     },
 ];

@@ -252,6 +252,11 @@ pub(crate) struct Mmap {
 
 impl Mmap {
     pub fn shared(fd: &OwnedFd, len: usize) -> io::Result<Mmap> {
+        Mmap::shared_at(fd, len, 0)
+    }
+
+    /// A mapping of `len` bytes at `offset` (AF_XDP selects a ring by offset).
+    pub fn shared_at(fd: &OwnedFd, len: usize, offset: u64) -> io::Result<Mmap> {
         // SAFETY: a fresh mapping chosen by the kernel (addr NULL), so it
         // aliases no Rust object; failure is MAP_FAILED, checked below.
         let ptr = unsafe {
@@ -261,7 +266,7 @@ impl Mmap {
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED | libc::MAP_POPULATE,
                 fd.as_raw_fd(),
-                0,
+                offset as libc::off_t,
             )
         };
         if ptr == libc::MAP_FAILED {

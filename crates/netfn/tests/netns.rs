@@ -198,13 +198,19 @@ fn node<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
 
 fn bridge_test(tag: &str, tap: bool, body: &str, ports: [&str; 2], ttl_seen: &str) {
     let topo = Topology::up(tag, tap);
+    bridge_test_keeping(&topo, tag, body, ports, ttl_seen);
+}
+
+/// Pings through the graph `body` in the middlebox of `topo` and checks
+/// the replies and the ports' counters.
+fn bridge_test_keeping(topo: &Topology, tag: &str, body: &str, ports: [&str; 2], ttl_seen: &str) {
     // Nothing forwards between the hosts yet: ping must fail.
     let (_, before, _) = topo.ping(1, "0.2", 1);
     assert_eq!(before, 0, "the middlebox forwards without netfn");
 
     let g = graph(&format!("{tag}.nf"), body);
-    let netfn = Netfn::start(&topo, &g);
-    wait_for_path(&topo, Duration::from_secs(10));
+    let netfn = Netfn::start(topo, &g);
+    wait_for_path(topo, Duration::from_secs(10));
     let (sent, received, out) = topo.ping(20, "0.02", 2);
     let done = netfn.stop();
     let stderr = text(&done.stderr);
@@ -420,4 +426,37 @@ fn generator_traffic_is_shared_by_a_fanout_group() {
     for a in ["a1", "a2"] {
         assert_eq!(node(&json, a)["extra"]["kernel_drops"], 0, "{json}");
     }
+}
+
+#[test]
+fn ping_through_an_afxdp_bridge_and_the_program_detaches() {
+    require_netns!();
+    let topo = Topology::up("x", false);
+    bridge_test_keeping(
+        &topo,
+        "x",
+        "a :: afxdp(dev = a);\nb :: afxdp(dev = b);\na -> b;\nb -> a;\n",
+        ["a", "b"],
+        "ttl=64",
+    );
+    let attached = |dev: &str| {
+        let out = Command::new("ip")
+            .args(["-n", &topo.ns("mb"), "link", "show", "dev", dev])
+            .output()
+            .unwrap();
+        text(&out.stdout).contains("prog/xdp")
+    };
+    // netfn has exited: its XDP programs went with their links.
+    assert!(!attached("a") && !attached("b"), "XDP program left behind");
+    // Also after a crash (SIGKILL): the kernel closes the links.
+    let g = graph("xdp-kill.nf", "a :: afxdp(dev = a);\na -> sink();\n");
+    let netfn = Netfn::start(&topo, &g);
+    let t0 = Instant::now();
+    while !attached("a") {
+        assert!(t0.elapsed() < Duration::from_secs(10), "never attached");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(netfn); // kill -9
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!attached("a"), "XDP program left behind after SIGKILL");
 }
