@@ -86,6 +86,27 @@ impl Topology {
         c
     }
 
+    /// Waits until `n` packet sockets are open in namespace `host` (a
+    /// netfn started there has bound its afpacket ports).
+    fn wait_for_packet_sockets(&self, host: &str, n: usize) {
+        let t0 = Instant::now();
+        loop {
+            let out = self
+                .cmd(host, "cat")
+                .arg("/proc/net/packet")
+                .output()
+                .unwrap();
+            if text(&out.stdout).lines().count() > n {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "no {n} packet sockets in {host}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Pings h2 from h1: (transmitted, received, output).
     fn ping(&self, count: u32, interval: &str, wait_s: u32) -> (u32, u32, String) {
         let out = self
@@ -267,7 +288,7 @@ fn afpacket_counts_a_vanished_interface_and_stops() {
     let topo = Topology::up("g", false);
     let g = graph("gone.nf", "a :: afpacket(dev = a);\na -> sink();\n");
     let netfn = Netfn::start(&topo, &g);
-    std::thread::sleep(Duration::from_millis(500));
+    topo.wait_for_packet_sockets("mb", 1);
     let del = Command::new("ip")
         .args(["-n", &topo.ns("mb"), "link", "del", "dev", "a"])
         .status()
@@ -399,7 +420,7 @@ fn generator_traffic_is_shared_by_a_fanout_group() {
          a1 -> s1 :: sink();\na2 -> s2 :: sink();\n",
     );
     let receiver = Netfn::start(&topo, &rx);
-    std::thread::sleep(Duration::from_millis(500));
+    topo.wait_for_packet_sockets("mb", 2);
     let tx = graph(
         "send.nf",
         "gen :: generator(flows = 64, count = 2000, rate = 200000);\n\
