@@ -778,9 +778,8 @@ impl Port for AfPacket {
 
 impl Drop for AfPacket {
     fn drop(&mut self) {
-        // Blocks still held go back first; the mapping is unmapped before
-        // the socket closes (field order: ring before fd is not guaranteed
-        // to matter, the kernel keeps the ring until both are gone).
+        // Hand a partly read block back (tidy, though the kernel frees the
+        // ring once both the mapping and the socket are gone anyway).
         if self.cursor.left > 0 {
             self.release_block(self.cursor.block);
         }
