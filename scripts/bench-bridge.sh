@@ -66,8 +66,9 @@ wait "$br" 2>/dev/null || true
 read -r upps uloss <<<"$udp"
 
 loss=$(python3 -c "print(round(100*(1-$bout/max(1,$bin)),2))")
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every row)"
 printf '%-44s %12s %12s %8s\n' "load / path (64 B frames, ${SECS}s windows)" "in pps" "out pps" "loss %"
 printf '%-44s %12s %12s %8s\n' "netfn generator alone (h1 -> mb:a)" "$gin" "-" "-"
-printf '%-44s %12s %12s %8s\n' "generator -> netfn afpacket bridge -> h2" "$bin" "$bout" "$loss"
+printf '%-44s %12s %12s %8s\n' "generator -> netfn $(basename "$GRAPH" .nf) -> h2" "$bin" "$bout" "$loss"
 printf '%-44s %12s %12s %8s\n' "iperf3 UDP -l 64 -b 0 through the bridge" "-" "$upps" "$uloss"
 rm -rf "$dir"
