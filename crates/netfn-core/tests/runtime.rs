@@ -386,12 +386,14 @@ fn idle_runtime_waits_on_the_sources_descriptors() {
         std::thread::sleep(timeout);
     }));
     let limits = RunLimits {
-        duration: Some(Duration::from_millis(100)),
+        duration: Some(Duration::from_secs(2)),
         ..RunLimits::default()
     };
     assert_eq!(rt.run(&limits), StopReason::Duration);
-    // Idle most of the time: a handful of waits of up to 5 ms, not a spin.
-    assert!((5..=200).contains(&waits.get()), "{} waits", waits.get());
+    // After the spin/yield back-off the runtime waits in slices of up to
+    // 5 ms (a busy loop would make millions of rounds instead; on a loaded
+    // machine the yields alone may take a while, hence the wide range).
+    assert!((1..=1000).contains(&waits.get()), "{} waits", waits.get());
 }
 
 /// A sink whose reader went away after `left` packets.
