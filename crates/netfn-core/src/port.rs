@@ -80,6 +80,22 @@ pub trait Port: Any {
         false
     }
 
+    /// A descriptor that becomes readable when `recv` has something to
+    /// return (a socket, a pipe), so an idle runtime can sleep in `poll()`
+    /// on it and wake as soon as traffic arrives, instead of spinning.
+    /// `None` (the default): the runtime re-polls the port after a short nap.
+    fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
+    /// True once the port can never transmit again because whatever reads
+    /// it went away (the reader of a pipe exited). The runtime then ends the
+    /// run with [`crate::StopReason::OutputClosed`], as a Unix filter ends
+    /// when its output closes.
+    fn is_closed(&self) -> bool {
+        false
+    }
+
     /// Reason counted for packets `send` could not take.
     fn overflow_reason(&self) -> DropReason {
         DropReason::TxFull

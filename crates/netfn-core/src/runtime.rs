@@ -32,6 +32,23 @@ use crate::stats::{NodeStats, StatsHandle};
 /// Index of a node in a [`Graph`] / [`Runtime`].
 pub type NodeId = usize;
 
+/// How an idle runtime waits for traffic: called with the wait descriptors
+/// of the live sources ([`Port::wait_fd`]) and the longest time to wait; it
+/// returns when one is readable or the time is up. The data-path crates do
+/// no I/O, so the binary installs one (`poll()`) with
+/// [`Runtime::set_idle_wait`]; without one the runtime naps.
+pub type IdleWait = Box<dyn FnMut(&[std::os::fd::RawFd], Duration)>;
+
+/// Longest idle wait when every live source has a wait descriptor (so
+/// traffic wakes the runtime at once); bounds how late a stop request or the
+/// end of `duration` is noticed.
+const IDLE_WAIT_MAX: Duration = Duration::from_millis(5);
+/// Nap while idle when some source has no wait descriptor (a paced
+/// generator or capture), so it is re-polled soon enough.
+const IDLE_NAP: Duration = Duration::from_micros(200);
+/// Rounds with work between two checks for a closed output port.
+const CLOSED_CHECK_ROUNDS: u32 = 256;
+
 /// Builds a fresh instance of an NF (at start, and again after a panic).
 pub type NfFactory = Rc<dyn Fn() -> Result<Box<dyn Nf>, ConfigError>>;
 
@@ -427,6 +444,9 @@ pub enum StopReason {
     Packets,
     Requested,
     Interrupted,
+    /// A port's reader went away ([`Port::is_closed`]), e.g. the next
+    /// command of a shell pipeline exited.
+    OutputClosed,
 }
 
 /// A graph running on one core.
@@ -449,6 +469,9 @@ pub struct Runtime {
     stats: StatsHandle,
     started: bool,
     received: u64,
+    idle_wait: Option<IdleWait>,
+    /// Wait descriptors of the live sources, refilled when idle (reused).
+    wait_fds: Vec<std::os::fd::RawFd>,
 }
 
 impl fmt::Debug for Runtime {
@@ -505,6 +528,8 @@ impl Runtime {
             stats,
             started: false,
             received: 0,
+            idle_wait: None,
+            wait_fds: Vec::new(),
         })
     }
 
@@ -583,6 +608,39 @@ impl Runtime {
             }
         }
         Ok(lost)
+    }
+
+    /// Installs how the runtime waits while idle (see [`IdleWait`]).
+    pub fn set_idle_wait(&mut self, wait: IdleWait) {
+        self.idle_wait = Some(wait);
+    }
+
+    /// True if some port's reader went away ([`Port::is_closed`]).
+    fn output_closed(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| matches!(&n.element, Element::Port(p) if p.is_closed()))
+    }
+
+    /// Collects the wait descriptors of the sources still running; true if
+    /// every such source has one (traffic on them is all that can wake us).
+    fn collect_wait_fds(&mut self) -> bool {
+        self.wait_fds.clear();
+        let mut all = true;
+        for &id in &self.sources {
+            let node = &self.nodes[id];
+            let Element::Port(port) = &node.element else {
+                continue;
+            };
+            if node.exhausted || port.is_internal() {
+                continue;
+            }
+            match port.wait_fd() {
+                Some(fd) => self.wait_fds.push(fd),
+                None => all = false,
+            }
+        }
+        all
     }
 
     /// Counters, shareable with other threads.
@@ -976,6 +1034,7 @@ impl Runtime {
         }
         let start = self.now;
         let mut idle_rounds = 0u32;
+        let mut busy_rounds = 0u32;
         loop {
             let work = self.run_once();
             if limits
@@ -1003,21 +1062,40 @@ impl Runtime {
             }
             if work > 0 {
                 idle_rounds = 0;
+                busy_rounds += 1;
+                if busy_rounds >= CLOSED_CHECK_ROUNDS {
+                    busy_rounds = 0;
+                    if self.output_closed() {
+                        return StopReason::OutputClosed;
+                    }
+                }
                 continue;
             }
             if self.is_drained() {
                 return StopReason::SourcesDone;
+            }
+            if self.output_closed() {
+                return StopReason::OutputClosed;
             }
             idle_rounds += 1;
             match idle_rounds {
                 0..64 => std::hint::spin_loop(),
                 64..128 => std::thread::yield_now(),
                 _ => {
-                    let mut nap = Duration::from_micros(200);
+                    let all_wait = self.idle_wait.is_some() && self.collect_wait_fds();
+                    let mut nap = if all_wait { IDLE_WAIT_MAX } else { IDLE_NAP };
                     if let Some(next) = self.next_timer() {
                         nap = nap.min(Duration::from_nanos(next.saturating_sub(self.now)));
                     }
-                    std::thread::sleep(nap);
+                    if let Some(d) = limits.duration {
+                        let left = (d.as_nanos() as u64)
+                            .saturating_sub(self.clock.now_ns().saturating_sub(start));
+                        nap = nap.min(Duration::from_nanos(left));
+                    }
+                    match &mut self.idle_wait {
+                        Some(wait) if !self.wait_fds.is_empty() => wait(&self.wait_fds, nap),
+                        _ => std::thread::sleep(nap),
+                    }
                 }
             }
         }

@@ -355,3 +355,80 @@ fn packets_lost_outside_the_batch_are_counted() {
     assert_eq!(s.drops_for(DropReason::PoolExhausted), 4);
     assert_eq!(rt.stats().node("sink").unwrap().tx_packets, 64);
 }
+
+/// A source that never has anything, waiting on descriptor 42.
+struct Quiet;
+impl netfn_core::Port for Quiet {
+    fn recv(&mut self, _b: &mut Batch, _c: &mut netfn_core::PortCtx<'_>) -> netfn_core::RecvStatus {
+        netfn_core::RecvStatus::Ready
+    }
+    fn send(&mut self, b: &mut Batch, _c: &mut netfn_core::PortCtx<'_>) {
+        b.clear();
+    }
+    fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(42)
+    }
+}
+
+#[test]
+fn idle_runtime_waits_on_the_sources_descriptors() {
+    let mut g = Graph::new();
+    let q = g.add_port("q", "quiet", Quiet);
+    let out = g.add_port("out", "collect", CollectPort::new());
+    g.connect(q, 0, out, 0);
+    let mut rt = Runtime::new(g, RuntimeConfig::default()).unwrap();
+    let waits = Rc::new(Cell::new(0u32));
+    let seen = waits.clone();
+    rt.set_idle_wait(Box::new(move |fds, timeout| {
+        assert_eq!(fds, &[42]);
+        assert!(timeout <= Duration::from_millis(5), "{timeout:?}");
+        seen.set(seen.get() + 1);
+        std::thread::sleep(timeout);
+    }));
+    let limits = RunLimits {
+        duration: Some(Duration::from_secs(2)),
+        ..RunLimits::default()
+    };
+    assert_eq!(rt.run(&limits), StopReason::Duration);
+    // After the spin/yield back-off the runtime waits in slices of up to
+    // 5 ms (a busy loop would make millions of rounds instead; on a loaded
+    // machine the yields alone may take a while, hence the wide range).
+    assert!((1..=1000).contains(&waits.get()), "{} waits", waits.get());
+}
+
+/// A sink whose reader went away after `left` packets.
+struct Closing {
+    left: usize,
+}
+impl netfn_core::Port for Closing {
+    fn recv(&mut self, _b: &mut Batch, _c: &mut netfn_core::PortCtx<'_>) -> netfn_core::RecvStatus {
+        netfn_core::RecvStatus::Exhausted
+    }
+    fn send(&mut self, b: &mut Batch, _c: &mut netfn_core::PortCtx<'_>) {
+        let n = b.len().min(self.left);
+        self.left -= n;
+        b.drain_first(n).for_each(drop);
+    }
+    fn is_source(&self) -> bool {
+        false
+    }
+    fn is_closed(&self) -> bool {
+        self.left == 0
+    }
+}
+
+#[test]
+fn a_closed_output_ends_an_endless_run() {
+    // An endless source: the frames come round again and again.
+    let mut g = Graph::new();
+    let src = g.add_port(
+        "src",
+        "feed",
+        FeedPort::new(std::iter::repeat_n(vec![1u8; 60], 1 << 20)),
+    );
+    let out = g.add_port("out", "closing", Closing { left: 1000 });
+    g.connect(src, 0, out, 0);
+    let mut rt = Runtime::new(g, RuntimeConfig::default()).unwrap();
+    assert_eq!(rt.run(&RunLimits::default()), StopReason::OutputClosed);
+    assert!(rt.received() < 1 << 20);
+}

@@ -1,14 +1,28 @@
-//! Port backends: the traffic generator, sinks, queues and capture files
-//! (and, later, pipes, TAP, AF_PACKET and AF_XDP), all behind
-//! `netfn_core::Port`.
+//! Port backends: the traffic generator, sinks, queues, capture files,
+//! standard input/output pipes, TAP interfaces and AF_PACKET sockets (and,
+//! AF_XDP sockets over the frame pool), all behind `netfn_core::Port`.
+//!
+//! `unsafe` is confined to the system-call backends (`sys`, `afpacket`,
+//! `afxdp`, `tap`), each block with its `SAFETY:` argument.
 
 use netfn_core::Port;
 use netfn_core::config::{Arity, Build, ConfigError, ElementSpec, ParamSpec, ParamType};
 
+pub mod afpacket;
+pub mod afxdp;
 pub mod generator;
 pub mod pcap;
+pub mod pipe;
 pub mod queue;
 pub mod sink;
+mod sys;
+pub mod tap;
+
+pub use afpacket::{AfPacket, AfPacketConfig};
+pub use afxdp::{AfXdp, AfXdpConfig};
+pub use pipe::{PipeFormat, StdinPort, StdoutPort};
+pub use sys::poll_readable;
+pub use tap::Tap;
 
 pub use generator::{Generator, GeneratorConfig};
 pub use pcap::{PcapSink, PcapSource};
@@ -27,7 +41,7 @@ pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
     SPECS.iter()
 }
 
-pub static SPECS: [ElementSpec; 5] = [
+pub static SPECS: [ElementSpec; 11] = [
     ElementSpec {
         kind: "generator",
         doc: "Built-in traffic generator: synthetic Ethernet/IP flows, no root or network needed",
@@ -226,5 +240,175 @@ pub static SPECS: [ElementSpec; 5] = [
         inputs: Arity::Exactly(1),
         outputs: Arity::Exactly(0),
         build: Build::Port(|p| boxed(PcapSink::from_params(p))),
+    },
+    ElementSpec {
+        kind: "afpacket",
+        doc: "A Linux interface through AF_PACKET: TPACKET_V3 receive ring, sendmmsg transmit (needs root)",
+        params: &[
+            ParamSpec::required(
+                "dev",
+                ParamType::Str,
+                "interface name (in netfn's network namespace)",
+            ),
+            ParamSpec::optional(
+                "fanout",
+                ParamType::Int { min: 0, max: 65535 },
+                "0",
+                "PACKET_FANOUT group shared by flow hash with other sockets (0 = none)",
+            ),
+            ParamSpec::optional(
+                "promisc",
+                ParamType::Bool,
+                "true",
+                "promiscuous mode while open",
+            ),
+            ParamSpec::optional(
+                "blocks",
+                ParamType::Int { min: 2, max: 4096 },
+                "64",
+                "receive ring blocks",
+            ),
+            ParamSpec::optional(
+                "block_size",
+                ParamType::Size,
+                "256KiB",
+                "bytes per ring block (power of two, 4KiB..16MiB)",
+            ),
+            ParamSpec::optional(
+                "block_timeout",
+                ParamType::Duration,
+                "1ms",
+                "hand over a partly filled block after this long (latency at low rates)",
+            ),
+            ParamSpec::optional(
+                "qdisc_bypass",
+                ParamType::Bool,
+                "false",
+                "transmit straight to the driver, past qdiscs and taps (PACKET_QDISC_BYPASS)",
+            ),
+        ],
+        inputs: PORT_IN,
+        outputs: SOURCE,
+        build: Build::Port(|p| boxed(AfPacket::from_params(p))),
+    },
+    ElementSpec {
+        kind: "tap",
+        doc: "A TAP interface (created or attached): the graph as a virtual Ethernet interface of the host (needs root)",
+        params: &[
+            ParamSpec::required(
+                "name",
+                ParamType::Str,
+                "interface name (`tap%d`: the kernel picks)",
+            ),
+            ParamSpec::optional("up", ParamType::Bool, "true", "bring the interface up"),
+        ],
+        inputs: PORT_IN,
+        outputs: SOURCE,
+        build: Build::Port(|p| boxed(Tap::from_params(p))),
+    },
+    ElementSpec {
+        kind: "stdin",
+        doc: "Frames from standard input: a pcap/pcapng stream, or EtherPIPE hex lines (`DST SRC TYPE XX ..`)",
+        params: &[
+            ParamSpec::optional(
+                "format",
+                ParamType::Word(&["pcap", "hex"]),
+                "pcap",
+                "pcap (pcapng detected too) or hex, one frame per line",
+            ),
+            ParamSpec::optional(
+                "path",
+                ParamType::Path,
+                "\"-\"",
+                "read this file or named pipe instead (\"-\": standard input)",
+            ),
+        ],
+        inputs: Arity::Exactly(0),
+        outputs: Arity::Exactly(1),
+        build: Build::Port(|p| boxed(StdinPort::from_params(p))),
+    },
+    ElementSpec {
+        kind: "stdout",
+        doc: "Frames to standard output: a pcap stream (| tcpdump -r -) or EtherPIPE hex lines (| grep -v ..)",
+        params: &[
+            ParamSpec::optional(
+                "format",
+                ParamType::Word(&["pcap", "pcapng", "hex"]),
+                "pcap",
+                "pcap or pcapng stream (flushed per batch), or hex, one frame per line",
+            ),
+            ParamSpec::optional(
+                "path",
+                ParamType::Path,
+                "\"-\"",
+                "write this file or named pipe instead (\"-\": standard output)",
+            ),
+        ],
+        inputs: Arity::Exactly(1),
+        outputs: Arity::Exactly(0),
+        build: Build::Port(|p| boxed(StdoutPort::from_params(p))),
+    },
+    ElementSpec {
+        kind: "pcap",
+        doc: "A pcap/pcapng capture: replay it (read = ..., at a multiple of its recorded pace) or record into it (write = ...)",
+        params: &[
+            ParamSpec::optional("read", ParamType::Path, "\"-\"", "capture to replay"),
+            ParamSpec::optional("write", ParamType::Path, "\"-\"", "capture to record"),
+            ParamSpec::optional(
+                "pace",
+                ParamType::Str,
+                "0",
+                "reading: multiple of the recorded pace (1.0 as recorded, 2.5 faster), 0 = flat out",
+            ),
+            ParamSpec::optional(
+                "repeat",
+                ParamType::Int {
+                    min: 0,
+                    max: i64::MAX,
+                },
+                "1",
+                "reading: passes over the file (0 = forever)",
+            ),
+            ParamSpec::optional(
+                "format",
+                ParamType::Word(&["pcap", "pcapng"]),
+                "pcap",
+                "writing: file format",
+            ),
+        ],
+        inputs: PORT_IN,
+        outputs: SOURCE,
+        build: Build::Port(pcap::pcap_port),
+    },
+    ElementSpec {
+        kind: "afxdp",
+        doc: "An interface queue through AF_XDP (copy mode) with netfn's pool as UMEM; attaches its own XDP redirect program (needs root)",
+        params: &[
+            ParamSpec::required("dev", ParamType::Str, "interface name"),
+            ParamSpec::optional(
+                "queue",
+                ParamType::Int { min: 0, max: 63 },
+                "0",
+                "receive queue to serve",
+            ),
+            ParamSpec::optional(
+                "mode",
+                ParamType::Word(&["native", "generic"]),
+                "native",
+                "native (driver) XDP or generic (skb) XDP",
+            ),
+            ParamSpec::optional(
+                "ring",
+                ParamType::Int {
+                    min: 64,
+                    max: 16384,
+                },
+                "2048",
+                "entries of each ring (power of two)",
+            ),
+        ],
+        inputs: PORT_IN,
+        outputs: SOURCE,
+        build: Build::Port(|p| boxed(AfXdp::from_params(p))),
     },
 ];

@@ -1,6 +1,9 @@
 //! pcap and pcapng files as ports: `pcap_in` replays a capture (flat out,
 //! or at its recorded pace times `speed`), `pcap_out` records what reaches
-//! it. The format of an input is detected from its magic number.
+//! it, and `pcap(read = ..)` / `pcap(write = ..)` is both in one kind, with
+//! `pace` a multiple of the recorded pace (`1.0` as recorded, `2.5` faster,
+//! `0.5` slower, `0` flat out). The format of an input is detected from its
+//! magic number.
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -80,7 +83,7 @@ pub struct PcapSource {
     reader: Option<Reader>,
     /// Replay at the recorded pace (times `speed`) instead of flat out.
     pace: bool,
-    speed: u32,
+    speed: f64,
     /// Passes over the file; 0 = forever.
     repeat: u64,
     passes: u64,
@@ -126,7 +129,7 @@ impl PcapSource {
             path,
             reader: Some(reader),
             pace: false,
-            speed: 1,
+            speed: 1.0,
             repeat: 1,
             passes: 0,
             epoch: None,
@@ -141,16 +144,24 @@ impl PcapSource {
     pub fn from_params(p: &Params) -> Result<PcapSource, ConfigError> {
         let mut src = PcapSource::open(Path::new(p.str("file")?))?;
         src.pace = p.bool("pace")?;
-        src.speed = p.int("speed")? as u32;
+        src.speed = p.int("speed")? as f64;
         src.repeat = p.int("repeat")? as u64;
         Ok(src)
     }
 
     /// Replays at the recorded pace multiplied by `speed`.
-    pub fn paced(mut self, speed: u32) -> Self {
-        self.pace = true;
-        self.speed = speed.max(1);
+    pub fn paced(mut self, speed: f64) -> Self {
+        self.pace = speed > 0.0;
+        self.speed = if speed > 0.0 { speed } else { 1.0 };
         self
+    }
+
+    /// `pcap(read = FILE, pace = X, repeat = N)`.
+    pub fn from_pcap_params(p: &Params, path: &Path) -> Result<PcapSource, ConfigError> {
+        let pace = parse_pace(p.str("pace")?)?;
+        let mut src = PcapSource::open(path).map_err(|e| rename_param(e, "read"))?;
+        src.repeat = p.int("repeat")? as u64;
+        Ok(src.paced(pace))
     }
 
     /// Calls `f` with the next frame of the file (borrowed from the
@@ -210,9 +221,58 @@ enum Offer {
 }
 
 /// Runtime time at which a packet captured at `ts` is due.
-fn due(epoch: &mut Option<(Duration, u64)>, speed: u32, ts: Duration, now: u64) -> u64 {
+fn due(epoch: &mut Option<(Duration, u64)>, speed: f64, ts: Duration, now: u64) -> u64 {
     let (first, at) = *epoch.get_or_insert((ts, now));
-    at + (ts.saturating_sub(first).as_nanos() as u64) / u64::from(speed.max(1))
+    at + (ts.saturating_sub(first).as_nanos() as f64 / speed) as u64
+}
+
+/// `pace`: a multiple of the recorded pace, 0 for flat out.
+fn parse_pace(text: &str) -> Result<f64, ConfigError> {
+    match text.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && (x == 0.0 || (0.001..=1000.0).contains(&x)) => Ok(x),
+        _ => Err(ConfigError::param(
+            "pace",
+            format!(
+                "`{text}`: expected a multiple of the recorded pace from 0.001 to 1000 (1.0 = as recorded), or 0 for flat out"
+            ),
+        )),
+    }
+}
+
+/// A file error reported under the `pcap` kind's parameter name.
+fn rename_param(e: ConfigError, name: &str) -> ConfigError {
+    ConfigError::param(name, e.to_string())
+}
+
+/// Builds `pcap(read = ..)` or `pcap(write = ..)`.
+pub fn pcap_port(p: &Params) -> Result<Box<dyn Port>, ConfigError> {
+    let given = |name: &str| -> Result<Option<PathBuf>, ConfigError> {
+        let path = Path::new(p.str(name)?);
+        Ok(path
+            .file_name()
+            .is_some_and(|n| n != "-")
+            .then(|| path.to_path_buf()))
+    };
+    match (given("read")?, given("write")?) {
+        (Some(r), None) => Ok(Box::new(PcapSource::from_pcap_params(p, &r)?)),
+        (None, Some(w)) => {
+            let format = match p.str("format")? {
+                "pcapng" => Format::PcapNg,
+                _ => Format::Pcap,
+            };
+            Ok(Box::new(
+                PcapSink::create(&w, format).map_err(|e| rename_param(e, "write"))?,
+            ))
+        }
+        (Some(_), Some(_)) => Err(ConfigError::param(
+            "write",
+            "give `read` or `write`, not both (use two pcap ports)",
+        )),
+        (None, None) => Err(ConfigError::param(
+            "read",
+            "give `read = \"file\"` to replay a capture or `write = \"file\"` to record one",
+        )),
+    }
 }
 
 impl Port for PcapSource {

@@ -223,7 +223,7 @@ fn paced_replay_follows_capture_timestamps() {
     drop(w);
     let clock = ManualClock::new();
     let mut g = Graph::new();
-    let src = g.add_port("in", "pcap_in", PcapSource::open(&path).unwrap().paced(2));
+    let src = g.add_port("in", "pcap_in", PcapSource::open(&path).unwrap().paced(2.0));
     let sink = CollectPort::new();
     let got = sink.frames.clone();
     let dst = g.add_port("out", "collect", sink);
@@ -269,4 +269,56 @@ fn queue_keeps_order_and_bounds_length() {
         100
     );
     assert!(q.drops_for(DropReason::QueueFull) > 0);
+}
+
+#[test]
+fn pcap_kind_replays_at_a_fractional_multiple_of_the_recorded_pace() {
+    use netfn_core::config::{Params, Value};
+    use pcap_file::pcap::{PcapPacket, PcapWriter};
+    let dir = std::env::temp_dir().join(format!("netfn-pace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("paced.pcap");
+    let mut w = PcapWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
+    for i in 0..10u64 {
+        let ts = Duration::from_secs(1_000) + Duration::from_millis(100 * i);
+        w.write_packet(&PcapPacket::new(ts, 60, &[i as u8; 60]))
+            .unwrap();
+    }
+    drop(w);
+    let params = |read: &str, write: &str, pace: &str| {
+        Params::new()
+            .with("read", Value::Str(read.to_string().into()))
+            .with("write", Value::Str(write.to_string().into()))
+            .with("pace", Value::Str(pace.to_string().into()))
+            .with("repeat", Value::Int(1))
+            .with("format", Value::Word("pcap".into()))
+    };
+    let p = path.to_str().unwrap();
+    let port = netfn_ports::pcap::pcap_port(&params(p, "-", "0.5")).unwrap();
+    let clock = ManualClock::new();
+    let mut g = Graph::new();
+    let src = g.add_boxed_port("in", "pcap", port);
+    let sink = CollectPort::new();
+    let got = sink.frames.clone();
+    let dst = g.add_port("out", "collect", sink);
+    g.chain(&[src, dst]);
+    let mut rt = Runtime::with_clock(g, RuntimeConfig::default(), Box::new(clock.clone())).unwrap();
+    rt.run_once();
+    assert_eq!(got.borrow().len(), 1);
+    clock.advance(Duration::from_millis(400)); // = 200 ms of capture time at 0.5x
+    rt.run_once();
+    assert_eq!(got.borrow().len(), 3);
+
+    for (read, write, pace, want) in [
+        (p, "-", "fast", "`fast`: expected a multiple"),
+        (p, "-", "-1", "expected a multiple"),
+        ("-", "-", "0", "give `read"),
+        (p, "/tmp/x.pcap", "0", "not both"),
+    ] {
+        let Err(err) = netfn_ports::pcap::pcap_port(&params(read, write, pace)) else {
+            panic!("{read} {write} {pace} accepted");
+        };
+        assert!(err.to_string().contains(want), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

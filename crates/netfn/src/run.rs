@@ -55,6 +55,14 @@ pub fn run(file: &Path, catalog: &Catalog, opts: Options) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A graph that writes packets to standard output (`stdout(...)`) owns
+    // it: the live view is off and the summary goes to standard error.
+    let packets_on_stdout = plan.nodes.iter().any(|n| {
+        n.spec.kind == "stdout"
+            && n.params
+                .str("path")
+                .is_ok_and(|p| Path::new(p).file_name().is_none_or(|f| f == "-"))
+    });
     let stop = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -97,7 +105,7 @@ pub fn run(file: &Path, catalog: &Catalog, opts: Options) -> ExitCode {
         }
     };
     let started = Instant::now();
-    let live = !opts.json && !opts.quiet && std::io::stdout().is_terminal();
+    let live = !opts.json && !opts.quiet && !packets_on_stdout && std::io::stdout().is_terminal();
     let mut model = model;
     let mut last_view = Instant::now();
     let mut prev = stats.snapshot();
@@ -181,16 +189,22 @@ pub fn run(file: &Path, catalog: &Catalog, opts: Options) -> ExitCode {
         StopReason::Duration => "duration reached",
         StopReason::Packets => "packet count reached",
         StopReason::Requested | StopReason::Interrupted => "interrupted",
+        StopReason::OutputClosed => "output closed",
     };
-    if opts.json {
+    let report = if opts.json {
         let out = serde_json::json!({
             "elapsed_s": elapsed,
             "stop": reason_text,
             "nodes": nodes,
         });
-        println!("{out}");
+        format!("{out}\n")
     } else {
-        print!("{}", view::summary(&nodes, elapsed, reason_text));
+        view::summary(&nodes, elapsed, reason_text)
+    };
+    if packets_on_stdout {
+        eprint!("{report}");
+    } else {
+        print!("{report}");
     }
     match flush {
         Ok(()) => ExitCode::SUCCESS,
@@ -234,6 +248,8 @@ fn data_path(
             return;
         }
     };
+    // Sleep in poll() on the sources' descriptors while idle.
+    rt.set_idle_wait(Box::new(netfn_ports::poll_readable));
     let _ = events.send(Event::Started(rt.stats()));
     let started = Instant::now();
     let total = limits.duration;
