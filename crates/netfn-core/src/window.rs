@@ -59,7 +59,6 @@ use netfn_wire::TcpFlags;
 use crate::flow::FlowKey;
 use crate::flowtable::{FlowTable, Slot};
 
-
 /// Which of two overlapping buffered segments' bytes win.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overlap {
@@ -68,7 +67,7 @@ pub enum Overlap {
 }
 
 /// The configuration of a [`Window`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowConfig {
     /// Connections tracked at most.
     pub flows: usize,
@@ -364,6 +363,12 @@ impl<S: Copy + Default> Window<S> {
         self.flows.peek(&key.canonical()).map(|c| &c.user)
     }
 
+    /// The NF state of a connection, to change (e.g. to mark it decided).
+    pub fn state_mut(&mut self, key: &FlowKey) -> Option<&mut S> {
+        let slot = self.flows.find(&key.canonical())?;
+        Some(&mut self.flows.value_mut(slot).user)
+    }
+
     /// Feeds one segment. Returns its direction and the connection's NF
     /// state after the segment (also when the segment closed it), or `None`
     /// if the connection is not tracked (a pure ACK or RST of an unknown
@@ -590,7 +595,11 @@ fn accept<S, F>(
 {
     let syn = seg.flags.contains(TcpFlags::SYN);
     // The SYN takes one sequence number; its data (if any) follows it.
-    let data_seq = if syn { seg.seq.wrapping_add(1) } else { seg.seq };
+    let data_seq = if syn {
+        seg.seq.wrapping_add(1)
+    } else {
+        seg.seq
+    };
     if !h.open {
         h.open = true;
         h.next = data_seq;
@@ -652,7 +661,8 @@ fn place<S, F>(
             deliver_in_order(h, ring, out, data, overlap);
             return;
         }
-        if end - h.delivered <= cap && buffer(h, ring, out.ranges, at, data, overlap, out.counters) {
+        if end - h.delivered <= cap && buffer(h, ring, out.ranges, at, data, overlap, out.counters)
+        {
             out.counters.out_of_order += 1;
             return;
         }
@@ -1016,7 +1026,9 @@ mod tests {
         w.segment(&seg(106, A, b"world?"), 0, seen.record()); // fills the hole
         assert_eq!(seen.stream(Dir::ToServer), b"hello world?!!");
         assert_eq!(w.counters.out_of_order, 1);
-        let (_, calls) = w.segment(&seg(114, A | TcpFlags::FIN, b""), 0, seen.record()).unwrap();
+        let (_, calls) = w
+            .segment(&seg(114, A | TcpFlags::FIN, b""), 0, seen.record())
+            .unwrap();
         assert_eq!(calls, 4, "3 chunks and a close");
         assert_eq!(seen.closes, vec![(Dir::ToServer, CloseReason::Fin)]);
         assert_eq!(w.len(), 1, "the other direction is still open");
@@ -1226,10 +1238,7 @@ mod tests {
             WindowError::Slide { window: 4 }
         );
         assert_eq!(
-            bad(WindowConfig {
-                reorder: 0,
-                ..d()
-            }),
+            bad(WindowConfig { reorder: 0, ..d() }),
             WindowError::Reorder
         );
         assert!(matches!(

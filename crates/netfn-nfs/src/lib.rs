@@ -9,6 +9,7 @@ pub mod export;
 pub mod frame;
 pub mod maglev;
 pub mod monitor;
+pub mod sigmatch;
 
 /// Every NF kind of this crate.
 pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
@@ -16,4 +17,5 @@ pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
         .iter()
         .chain(maglev::SPECS.iter())
         .chain(monitor::SPECS.iter())
+        .chain(sigmatch::SPECS.iter())
 }
