@@ -276,6 +276,16 @@ impl Matcher {
         }
     }
 
+    /// Counts a hit for each matched rule that took effect (only the pass
+    /// rules when the decision is to pass).
+    fn count_hits(&mut self, decision: Action) {
+        for &r in &self.matched {
+            if decision != Action::Pass || self.rules[r as usize].action == Action::Pass {
+                self.hits[r as usize] += 1;
+            }
+        }
+    }
+
     /// The action for the matched rules (pass, drop, alert in that order),
     /// if any matched.
     fn decision(&self) -> Option<Action> {
@@ -476,9 +486,7 @@ impl Sigmatch {
         let Some(decision) = self.m.decision() else {
             return Verdict::PASS;
         };
-        for i in 0..self.m.matched.len() {
-            self.m.hits[self.m.matched[i] as usize] += 1;
-        }
+        self.m.count_hits(decision);
         if flow.is_some() && decision != Action::Alert {
             // The rest of the connection follows the decision.
             if let Some(st) = self.window.as_mut().and_then(|w| w.state_mut(&key)) {
@@ -541,11 +549,14 @@ impl Sigmatch {
         let on_close = |info: &StreamInfo, st: &mut FlowState, ev: StreamEvent<'_>| {
             m.begin();
             on_stream(m, bytes, &info.key, info.dir as usize, st, ev);
-            if m.decision().is_none_or(|d| d == Action::Pass) {
+            let Some(decision) = m.decision() else {
+                return;
+            };
+            m.count_hits(decision);
+            if decision == Action::Pass {
                 return;
             }
             for &r in &m.matched {
-                m.hits[r as usize] += 1;
                 let action = m.rules[r as usize].action;
                 if action != Action::Pass {
                     *alerts += 1;
