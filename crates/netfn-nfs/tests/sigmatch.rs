@@ -116,17 +116,17 @@ fn config(stream: bool) -> SigmatchConfig {
     }
 }
 
-/// Runs frames through a fresh NF; returns what passed, the drops (by
-/// frame index) and the alert datagrams.
-fn run(
-    stream: bool,
-    frames: &[Vec<u8>],
-) -> (
-    Vec<Vec<u8>>,
-    Vec<(usize, DropReason)>,
-    Vec<Vec<u8>>,
-    Harness<Sigmatch>,
-) {
+/// What a run gave: the frames that passed, the drops (by frame index),
+/// the alert datagrams, and the harness (for counters).
+struct Run {
+    passed: Vec<Vec<u8>>,
+    drops: Vec<(usize, DropReason)>,
+    alerts: Vec<Vec<u8>>,
+    h: Harness<Sigmatch>,
+}
+
+/// Runs frames through a fresh NF.
+fn run(stream: bool, frames: &[Vec<u8>]) -> Run {
     let mut h = Harness::new(Sigmatch::new(config(stream)).unwrap());
     let mut passed = Vec::new();
     let mut drops = Vec::new();
@@ -139,7 +139,12 @@ fn run(
         alerts.extend(out.on(1));
     }
     alerts.extend(h.stop().on(1));
-    (passed, drops, alerts, h)
+    Run {
+        passed,
+        drops,
+        alerts,
+        h,
+    }
 }
 
 /// The JSON lines of alert datagrams, after etherparse checked their
@@ -224,7 +229,12 @@ fn golden_packet_and_stream_mode() {
         ("packet", false, expected_packet, vec![udp_query]),
         ("stream", true, expected_stream, vec![udp_query, 16, 17]),
     ] {
-        let (passed, drops, alerts, h) = run(stream, &input);
+        let Run {
+            passed,
+            drops,
+            alerts,
+            h,
+        } = run(stream, &input);
         let out_path = dir.join(format!("{mode}.out.pcap"));
         let alerts_path = dir.join(format!("{mode}.alerts.pcap"));
         if update {
