@@ -648,34 +648,35 @@ fn measure_packet_vs_stream_mode() {
     const PAYLOAD: usize = 10;
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/sigmatch.rules");
     let rules = rules::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+    // k = 0 is the SYN (ISN 0), data segments are k = 1..=SEGMENTS.
     let frame = |flow: u32, k: u32| {
         let src = [10, 0, (flow >> 8) as u8, flow as u8];
         let dport = [80, 443, 3306, 22][flow as usize % 4];
-        let data: Vec<u8> = (0..PAYLOAD)
-            .map(|i| ((k as usize * PAYLOAD + i) % 251) as u8)
-            .collect();
+        let sport = 1024 + (flow % 60_000) as u16;
+        let (seq, flags, len) = match k {
+            0 => (0, TcpFlags::SYN, 0),
+            k => (1 + (k - 1) * PAYLOAD as u32, PSH, PAYLOAD),
+        };
+        let first = (k as usize).saturating_sub(1) * PAYLOAD;
+        let data: Vec<u8> = (0..len).map(|i| ((first + i) % 251) as u8).collect();
         let t = PacketBuilder::ethernet(A, B)
             .ipv4(src.into(), SERVER.into(), 64)
-            .tcp(
-                1024 + (flow % 60_000) as u16,
-                dport,
-                1 + k * PAYLOAD as u32,
-                1,
-                PSH,
-                65535,
-            );
-        let mut buf = vec![0; t.size(PAYLOAD)];
+            .tcp(sport, dport, seq, 1, flags, 65535);
+        let mut buf = vec![0; t.size(len)];
         t.write(&mut buf, &data).unwrap();
         buf
     };
-    let in_order: Vec<Vec<u8>> = (0..SEGMENTS)
-        .flat_map(|k| (0..FLOWS).map(move |f| (f, k)))
-        .map(|(f, k)| frame(f, k))
-        .collect();
-    let swapped: Vec<Vec<u8>> = (0..SEGMENTS)
-        .flat_map(|k| (0..FLOWS).map(move |f| (f, k ^ 1)))
-        .map(|(f, k)| frame(f, k))
-        .collect();
+    let order = |swap: bool| -> Vec<Vec<u8>> {
+        (0..=SEGMENTS)
+            .flat_map(|k| (0..FLOWS).map(move |f| (f, k)))
+            .map(|(f, k)| {
+                // Swapped: 2 before 1, 4 before 3, ...
+                let k = if swap && k > 0 { ((k - 1) ^ 1) + 1 } else { k };
+                frame(f, k)
+            })
+            .collect()
+    };
+    let (in_order, swapped) = (order(false), order(true));
     let pool = Pool::new(PoolConfig {
         frames: 1024,
         ..PoolConfig::default()
