@@ -457,17 +457,22 @@ impl Sigmatch {
                 },
                 Some(window),
             ) => {
-                let m = &mut self.m;
-                let bytes = &mut self.counters.bytes;
+                let (m, counters, out) = (&mut self.m, &mut self.counters, &mut self.out);
                 let seg = TcpSegment {
                     key,
                     seq,
                     flags,
                     payload,
                 };
+                let this = key.canonical();
                 flow = window
                     .segment(&seg, now, |info, st, ev| {
-                        on_stream(m, bytes, &info.key, info.dir as usize, st, ev);
+                        if info.key.canonical() == this {
+                            on_stream(m, &mut counters.bytes, &info.key, info.dir as usize, st, ev);
+                        } else {
+                            // Another connection, evicted to make room.
+                            on_orphan(m, counters, out, now, info, st, ev);
+                        }
                     })
                     .map(|(_, st)| st);
                 // Decided by an earlier packet (its data was not searched).
@@ -540,26 +545,40 @@ impl Sigmatch {
         let Some(window) = self.window.as_mut() else {
             return;
         };
-        let (m, bytes, out, alerts) = (
-            &mut self.m,
-            &mut self.counters.bytes,
-            &mut self.out,
-            &mut self.counters.alerts,
-        );
+        let (m, counters, out) = (&mut self.m, &mut self.counters, &mut self.out);
         let on_close = |info: &StreamInfo, st: &mut FlowState, ev: StreamEvent<'_>| {
-            m.begin();
-            on_stream(m, bytes, &info.key, info.dir as usize, st, ev);
-            let Some(decision) = m.decision() else {
-                return;
-            };
-            m.count_hits(decision);
-            if decision == Action::Pass {
-                return;
-            }
+            on_orphan(m, counters, out, now, info, st, ev);
+        };
+        if all {
+            window.close_all(now, on_close);
+        } else {
+            window.expire(now, on_close);
+        }
+    }
+}
+
+/// A stream event outside the inspection of its own packets (a connection
+/// closed by expiry, eviction or stop, with data still buffered): its
+/// matches raise alerts; there is no packet to drop. Leaves the current
+/// packet's match list empty.
+fn on_orphan(
+    m: &mut Matcher,
+    counters: &mut Counters,
+    out: &mut JsonExport<Alert>,
+    now: u64,
+    info: &StreamInfo,
+    st: &mut FlowState,
+    ev: StreamEvent<'_>,
+) {
+    m.begin();
+    on_stream(m, &mut counters.bytes, &info.key, info.dir as usize, st, ev);
+    if let Some(decision) = m.decision() {
+        m.count_hits(decision);
+        if decision != Action::Pass {
             for &r in &m.matched {
                 let action = m.rules[r as usize].action;
                 if action != Action::Pass {
-                    *alerts += 1;
+                    counters.alerts += 1;
                     out.push(Alert {
                         time_ns: now,
                         rule: m.json[r as usize].clone(),
@@ -569,13 +588,9 @@ impl Sigmatch {
                     });
                 }
             }
-        };
-        if all {
-            window.close_all(now, on_close);
-        } else {
-            window.expire(now, on_close);
         }
     }
+    m.begin();
 }
 
 /// Stream mode: searches a chunk with the direction's carried automaton

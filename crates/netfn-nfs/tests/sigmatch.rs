@@ -740,3 +740,30 @@ fn measure_packet_vs_stream_mode() {
     // of each stream: both modes see it once per such connection.
     assert_eq!(packet.1, u64::from(FLOWS / 4));
 }
+
+/// A connection evicted to make room has its buffered data (after the
+/// hole) searched: the match alerts with its own 5-tuple, and the packet
+/// that caused the eviction is not blamed (nor dropped).
+#[test]
+fn eviction_searches_what_was_buffered() {
+    let mut cfg = config(true);
+    cfg.window.flows = 1;
+    let mut h = Harness::new(Sigmatch::new(cfg).unwrap());
+    let out = h.process_bytes(
+        0,
+        &[
+            &tcp(CLIENT, 1, 8080, 0, TcpFlags::SYN, b""),
+            &tcp(CLIENT, 1, 8080, 6, PSH, b"\xde\xad\xbe\xef"), // hole 0..5
+            &tcp(CLIENT, 2, 8080, 1, PSH, b"hello"),
+        ],
+    );
+    assert!(out.dropped.is_empty());
+    let all = lines(&h.stop().on(1));
+    assert_eq!(summary(&all), vec![(1004, "drop".to_string(), 1)]);
+    let mut counters = HashMap::new();
+    h.nf.counters(&mut |k, v| {
+        counters.insert(k.to_string(), v);
+    });
+    assert_eq!(counters["stream_evicted"], 1);
+    assert_eq!(counters["stream_gaps"], 1);
+}
