@@ -71,17 +71,32 @@ impl Proto {
 }
 
 /// A set of addresses: in one of `include` (any address if it is empty)
-/// and in none of `exclude`.
+/// and in none of `exclude`. Prefixes are kept as inclusive ranges
+/// (`is_v6`, first, last), so a test is a few compares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddrSet {
-    pub include: Vec<IpNet>,
-    pub exclude: Vec<IpNet>,
+    pub include: Vec<(bool, u128, u128)>,
+    pub exclude: Vec<(bool, u128, u128)>,
+}
+
+fn addr_bits(addr: IpAddr) -> (bool, u128) {
+    match addr {
+        IpAddr::V4(a) => (false, u128::from(u32::from(a))),
+        IpAddr::V6(a) => (true, u128::from(a)),
+    }
+}
+
+fn net_range(net: IpNet) -> (bool, u128, u128) {
+    let (v6, lo) = addr_bits(net.network());
+    (v6, lo, addr_bits(net.broadcast()).1)
 }
 
 impl AddrSet {
     pub fn contains(&self, addr: IpAddr) -> bool {
-        (self.include.is_empty() || self.include.iter().any(|n| n.contains(&addr)))
-            && !self.exclude.iter().any(|n| n.contains(&addr))
+        let (v6, x) = addr_bits(addr);
+        let inside = |r: &(bool, u128, u128)| r.0 == v6 && r.1 <= x && x <= r.2;
+        (self.include.is_empty() || self.include.iter().any(inside))
+            && !self.exclude.iter().any(inside)
     }
 }
 
@@ -627,9 +642,9 @@ impl<'a> Line<'a> {
             },
         };
         if neg {
-            set.exclude.push(net);
+            set.exclude.push(net_range(net));
         } else {
-            set.include.push(net);
+            set.include.push(net_range(net));
         }
         Ok(())
     }
@@ -728,6 +743,17 @@ impl<'a> Line<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn address_families_stay_apart() {
+        let r = &parse("alert ip [::/0, !fd00::/8] any -> 10.0.0.0/8 any (sid:1;)").unwrap()[0];
+        assert!(r.src.contains("2001:db8::1".parse().unwrap()));
+        assert!(!r.src.contains("fd00::1".parse().unwrap()));
+        assert!(!r.src.contains([10, 0, 0, 1].into()), "::/0 is IPv6 only");
+        assert!(r.dst.contains([10, 255, 255, 255].into()));
+        assert!(!r.dst.contains([11, 0, 0, 0].into()));
+        assert!(!r.dst.contains("::ffff:10.0.0.1".parse().unwrap()));
+    }
 
     #[test]
     fn parses_the_examples() {
