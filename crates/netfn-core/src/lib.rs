@@ -27,4 +27,6 @@ pub use shared::{Shared, SharedReader};
 pub mod flow;
 pub mod ops;
 pub mod testing;
+pub mod window;
 pub use flow::FlowKey;
+pub use window::{Window, WindowConfig};

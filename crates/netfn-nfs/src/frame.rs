@@ -1,16 +1,18 @@
 //! Helpers shared by the NFs of the library: finding the network header
-//! behind Ethernet and VLAN tags, patching transport checksums after an
-//! address rewrite, the link layer of a reply, formatting text into a
-//! frame without allocating, and the tunnel pieces `vxlan` and `gre` share (outer header validation,
-//! encapsulation into the headroom, the inner flow hash).
+//! behind Ethernet and VLAN tags, finding the transport header and payload,
+//! patching transport checksums after an address rewrite, the link layer of
+//! a reply, formatting text into a frame without allocating, and the tunnel
+//! pieces `vxlan` and `gre` share (outer header validation, encapsulation
+//! into the headroom, the inner flow hash).
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use netfn_core::FlowKey;
 use netfn_wire::checksum;
 use netfn_wire::{
     EtherType, Ethernet, EthernetBuilder, EthernetFrame, Header, Icmpv4Packet, IpProtocol, Ipv4,
-    Ipv4Packet, Ipv6, Ipv6Packet, MacAddr, PacketBuilder, PacketTemplate, Tcp, TcpPacket,
-    UdpPacket, Vlan, VlanTag,
+    Ipv4Packet, Ipv6, Ipv6Packet, MacAddr, PacketBuilder, PacketTemplate, Tcp, TcpFlags, TcpPacket,
+    Udp, UdpPacket, Vlan, VlanTag,
 };
 
 /// The EtherType and offset of the network header, after Ethernet and up to
@@ -122,6 +124,100 @@ pub fn locate_ip(frame: &[u8]) -> Result<Option<IpInfo>, BadHeader> {
         }
         _ => Ok(None),
     }
+}
+
+/// The transport layer of an IP packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L4<'a> {
+    Tcp {
+        seq: u32,
+        flags: TcpFlags,
+        payload: &'a [u8],
+    },
+    Udp {
+        payload: &'a [u8],
+    },
+    /// ICMP or ICMPv6: the bytes after the 4-byte type/code/checksum and
+    /// the 4 bytes that follow them (identifier and sequence, or unused).
+    Icmp {
+        payload: &'a [u8],
+    },
+    /// Another protocol: everything after the IP header(s).
+    Other {
+        payload: &'a [u8],
+    },
+    /// A non-first fragment (no transport header to read).
+    Fragment,
+}
+
+impl<'a> L4<'a> {
+    /// The application bytes (empty for a fragment).
+    pub fn payload(&self) -> &'a [u8] {
+        match *self {
+            L4::Tcp { payload, .. }
+            | L4::Udp { payload }
+            | L4::Icmp { payload }
+            | L4::Other { payload } => payload,
+            L4::Fragment => &[],
+        }
+    }
+}
+
+/// The 5-tuple and transport layer of an IP frame (behind Ethernet and up
+/// to two VLAN tags). `Ok(None)`: not IP; `Err`: an IP or transport header
+/// is truncated or invalid. Ethernet padding is not payload.
+pub fn transport(frame: &[u8]) -> Result<Option<(FlowKey, L4<'_>)>, BadHeader> {
+    let Some((ethertype, at)) = locate_l3(frame) else {
+        return Ok(None);
+    };
+    let ip = &frame[at..];
+    let (key, l4, first) = match ethertype {
+        EtherType::Ipv4 => {
+            let ext = Ipv4::check(ip).map_err(|_| BadHeader)?;
+            let ip = &ip[..ext.end];
+            let key = FlowKey::from_ipv4(ip).ok_or(BadHeader)?;
+            let first = Ipv4Packet::new_unchecked(ip).is_first_fragment();
+            (key, &ip[ext.header_len..], first)
+        }
+        EtherType::Ipv6 => {
+            let ext = Ipv6::check(ip).map_err(|_| BadHeader)?;
+            let ip = &ip[..ext.end];
+            let key = FlowKey::from_ipv6(ip).ok_or(BadHeader)?;
+            let p = Ipv6Packet::new_unchecked(ip);
+            let first = p.fragment().is_none_or(|f| f.offset == 0);
+            let (_, offset) = p.upper_layer().map_err(|_| BadHeader)?;
+            (key, ip.get(offset..).ok_or(BadHeader)?, first)
+        }
+        _ => return Ok(None),
+    };
+    if !first {
+        return Ok(Some((key, L4::Fragment)));
+    }
+    let l4 = match IpProtocol::from(key.protocol) {
+        IpProtocol::Tcp => {
+            let ext = Tcp::check(l4).map_err(|_| BadHeader)?;
+            let tcp = TcpPacket::new_unchecked(l4);
+            L4::Tcp {
+                seq: tcp.seq_number(),
+                flags: tcp.flags(),
+                payload: &l4[ext.header_len..],
+            }
+        }
+        IpProtocol::Udp => {
+            // A first fragment is shorter than its UDP length: take what
+            // is there.
+            let payload = match Udp::check(l4) {
+                Ok(ext) => &l4[ext.header_len..ext.end],
+                Err(_) => l4.get(netfn_wire::udp::HEADER_LEN..).ok_or(BadHeader)?,
+            };
+            L4::Udp { payload }
+        }
+        IpProtocol::Icmp | IpProtocol::Icmpv6 => L4::Icmp {
+            payload: l4.get(8..).ok_or(BadHeader)?,
+        },
+        _ => L4::Other { payload: l4 },
+    };
+    Ok(Some((key, l4)))
 }
 
 /// A header to be rewritten is truncated or invalid (the packet is

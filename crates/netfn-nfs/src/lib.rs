@@ -17,6 +17,7 @@ pub mod monitor;
 pub mod nat;
 pub mod policer;
 pub mod router;
+pub mod sigmatch;
 pub mod vlan;
 pub mod vxlan;
 
@@ -36,4 +37,5 @@ pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
         .chain(arp::SPECS.iter())
         .chain(dnsfilter::SPECS.iter())
         .chain(mirror::SPECS.iter())
+        .chain(sigmatch::SPECS.iter())
 }
