@@ -1,0 +1,328 @@
+//! The Worker side: sleeps until woken, processes tokens in place, hands
+//! them back by advancing `W.prodIndex` (thesis Algorithms 5 and 6).
+//!
+//! Call order: [`Worker::wait`] (blocks), then [`Worker::process`] (drains
+//! the ring, publishing every `publish_every` tokens and once at the end,
+//! then marks itself `WAIT_FOR_SIGNAL`); [`Worker::run`] loops the two until
+//! the Master shuts it down.
+
+use crate::config::Tunables;
+use crate::doorbell::Doorbell;
+use crate::layout::{Meta, WAIT_FOR_SIGNAL, distance, flag, next};
+use crate::memory::{Memory, RingId};
+use crate::sync::Ordering;
+
+/// What the Worker's function decides for a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Hand the token back (possibly modified).
+    Pass,
+    /// Drop it (the slot goes back flagged `dropped`). With generated
+    /// tokens, this *replaces* the token by them.
+    Drop,
+}
+
+/// Why the Worker woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    Work,
+    Shutdown,
+}
+
+/// Why [`Token::emit`] or [`Token::set_len`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the aux ring is full; the generated packet is lost")]
+    AuxFull,
+    #[error("{len} bytes do not fit a {capacity}-byte slot")]
+    TooLong { len: usize, capacity: usize },
+}
+
+/// What the Master did that a Worker cannot follow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Master producer index {got} is outside the ring ({slots} slots)")]
+pub struct MasterIndexError {
+    pub got: u32,
+    pub slots: u32,
+}
+
+/// Worker-side counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    pub wakeups: u64,
+    pub processed: u64,
+    pub dropped: u64,
+    pub generated: u64,
+    /// Generated packets lost because the aux ring was full.
+    pub aux_full: u64,
+    /// `W.prodIndex` publications.
+    pub publishes: u64,
+}
+
+/// The Worker's private aux ring state.
+#[derive(Debug)]
+struct AuxState {
+    slots: u32,
+    /// Next aux slot to write (published with W.prodIndex).
+    prod: u32,
+    /// Last seen Master aux consumer index.
+    cons: u32,
+}
+
+/// One token being processed, in place in its slot.
+#[derive(Debug)]
+pub struct Token<'a, M: Memory> {
+    buf: &'a mut [u8],
+    len: usize,
+    meta: Meta,
+    mem: &'a M,
+    aux: &'a mut AuxState,
+    stats: &'a mut WorkerStats,
+    /// Aux slots written for this token: (count, last).
+    run: (u32, u32),
+}
+
+impl<M: Memory> Token<'_, M> {
+    /// The packet.
+    pub fn data(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.len]
+    }
+
+    /// The whole slot data area (to grow the packet; then [`set_len`](Self::set_len)).
+    pub fn buffer_mut(&mut self) -> &mut [u8] {
+        self.buf
+    }
+
+    pub fn set_len(&mut self, len: usize) -> Result<(), TokenError> {
+        if len > self.buf.len() {
+            return Err(TokenError::TooLong {
+                len,
+                capacity: self.buf.len(),
+            });
+        }
+        self.len = len;
+        Ok(())
+    }
+
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    pub fn meta_mut(&mut self) -> &mut Meta {
+        &mut self.meta
+    }
+
+    /// Generates a packet that follows this token (Algorithm 6): `write`
+    /// fills the slot's data area and returns the length. On a full aux
+    /// ring the packet is lost and counted.
+    pub fn emit(
+        &mut self,
+        meta: &Meta,
+        write: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<(), TokenError> {
+        let aux = &mut *self.aux;
+        let after = next(aux.prod, aux.slots);
+        if after == aux.cons {
+            // Acquire: pairs with the Master's Release after it read the
+            // slots, so reusing them cannot race its copy.
+            aux.cons = self.mem.control().aux_cons.load(Ordering::Acquire);
+            if after == aux.cons {
+                self.stats.aux_full += 1;
+                return Err(TokenError::AuxFull);
+            }
+        }
+        let slot = aux.prod;
+        // SAFETY: `slot` is in [auxProdIndex, auxConsIndex - 1): free, the
+        // Master has finished with it (the Acquire above) and reads it only
+        // after W.prodIndex is published past this token.
+        let len = unsafe { self.mem.with_data(RingId::Aux, slot, write) };
+        let capacity = self.mem.data_capacity();
+        if len > capacity {
+            return Err(TokenError::TooLong { len, capacity });
+        }
+        let header = self.mem.header(RingId::Aux, slot);
+        header.len.store(len as u32, Ordering::Relaxed);
+        header.write_meta(meta);
+        header.flags.store(flag::NEXT, Ordering::Relaxed);
+        aux.prod = after;
+        self.run = (self.run.0 + 1, slot);
+        self.stats.generated += 1;
+        Ok(())
+    }
+}
+
+/// The Worker end of its rings.
+#[derive(Debug)]
+pub struct Worker<M: Memory, D: Doorbell> {
+    mem: M,
+    bell: D,
+    slots: u32,
+    publish_every: u32,
+    /// `W.consIndex` (private); equal to W.prodIndex when asleep.
+    cons: u32,
+    /// Last seen M.prodIndex (the private copy of §5.5).
+    m_prod: u32,
+    aux: AuxState,
+    stats: WorkerStats,
+}
+
+impl<M: Memory, D: Doorbell> Worker<M, D> {
+    /// The Worker of `mem`, taking up where the indexes stand.
+    pub fn new(mem: M, bell: D, tunables: &Tunables) -> Self {
+        let ctl = mem.control();
+        let cons = ctl.w_prod.load(Ordering::Acquire);
+        let aux = AuxState {
+            slots: mem.slots(RingId::Aux),
+            prod: ctl.aux_prod.load(Ordering::Acquire),
+            cons: ctl.aux_cons.load(Ordering::Acquire),
+        };
+        Worker {
+            slots: mem.slots(RingId::Primary),
+            publish_every: tunables.publish_every.max(1),
+            cons,
+            m_prod: cons,
+            aux,
+            mem,
+            bell,
+            stats: WorkerStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> WorkerStats {
+        self.stats
+    }
+
+    /// Blocks until the Master wakes this Worker.
+    pub fn wait(&mut self) -> Wake {
+        self.bell.wait();
+        self.stats.wakeups += 1;
+        if self.mem.control().shutdown.load(Ordering::Acquire) != 0 {
+            Wake::Shutdown
+        } else {
+            Wake::Work
+        }
+    }
+
+    /// Processes every token up to M.prodIndex (re-read as it moves), then
+    /// hands all back and marks itself waiting. Returns how many it did.
+    pub fn process(
+        &mut self,
+        mut f: impl FnMut(&mut Token<'_, M>) -> Verdict,
+    ) -> Result<usize, MasterIndexError> {
+        let mut since_publish = 0;
+        let mut done = 0;
+        loop {
+            if self.cons == self.m_prod {
+                // Acquire: pairs with the Master's Release, so the slots
+                // before it are written.
+                let m_prod = self.mem.control().m_prod.load(Ordering::Acquire);
+                if m_prod >= self.slots {
+                    return Err(MasterIndexError {
+                        got: m_prod,
+                        slots: self.slots,
+                    });
+                }
+                self.m_prod = m_prod;
+                if self.cons == m_prod {
+                    break;
+                }
+            }
+            if since_publish == self.publish_every {
+                since_publish = 0;
+                self.publish();
+            }
+            self.process_slot(&mut f);
+            self.cons = next(self.cons, self.slots);
+            since_publish += 1;
+            done += 1;
+        }
+        self.publish();
+        // After the hand-back: a Master that sees WAIT_FOR_SIGNAL may ring.
+        self.mem
+            .control()
+            .status
+            .store(WAIT_FOR_SIGNAL, Ordering::Release);
+        Ok(done)
+    }
+
+    /// Sleeps and processes until the Master shuts this Worker down.
+    pub fn run(
+        &mut self,
+        mut f: impl FnMut(&mut Token<'_, M>) -> Verdict,
+    ) -> Result<(), MasterIndexError> {
+        loop {
+            let wake = self.wait();
+            self.process(&mut f)?;
+            if wake == Wake::Shutdown {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Tokens processed but not yet handed back.
+    pub fn unpublished(&self) -> u32 {
+        let w_prod = self.mem.control().w_prod.load(Ordering::Relaxed);
+        distance(w_prod, self.cons, self.slots)
+    }
+
+    fn publish(&mut self) {
+        let ctl = self.mem.control();
+        ctl.aux_prod.store(self.aux.prod, Ordering::Release);
+        ctl.aux_lost.store(self.stats.aux_full, Ordering::Relaxed);
+        // Release: the slots before `cons` (data, flags) and the aux slots
+        // they link are visible to a Master that sees the new index.
+        ctl.w_prod.store(self.cons, Ordering::Release);
+        self.stats.publishes += 1;
+    }
+
+    fn process_slot(&mut self, f: &mut impl FnMut(&mut Token<'_, M>) -> Verdict) {
+        let index = self.cons;
+        let mem = &self.mem;
+        let header = mem.header(RingId::Primary, index);
+        let capacity = mem.data_capacity();
+        let len = (header.len.load(Ordering::Relaxed) as usize).min(capacity);
+        let meta = header.read_meta();
+        let aux = &mut self.aux;
+        let stats = &mut self.stats;
+        // SAFETY: `index` is in [W.consIndex, M.prodIndex): filled by the
+        // Master (visible through the Acquire of M.prodIndex), which does
+        // not touch it until W.prodIndex is published past it.
+        let (verdict, len, meta, run) = unsafe {
+            mem.with_data(RingId::Primary, index, |buf| {
+                let mut token = Token {
+                    buf,
+                    len,
+                    meta,
+                    mem,
+                    aux,
+                    stats,
+                    run: (0, 0),
+                };
+                let verdict = f(&mut token);
+                (verdict, token.len, token.meta, token.run)
+            })
+        };
+        header.len.store(len as u32, Ordering::Relaxed);
+        header.write_meta(&meta);
+        let mut flags = 0;
+        if verdict == Verdict::Drop {
+            flags |= flag::DROPPED;
+            self.stats.dropped += 1;
+        }
+        let (count, last) = run;
+        // `aux` only if at least one packet went into the aux ring (the
+        // pitfall of Algorithm 6 when the ring is full from the start).
+        if count > 0 {
+            mem.header(RingId::Aux, last)
+                .flags
+                .store(0, Ordering::Relaxed);
+            flags |= flag::AUX;
+        }
+        header.flags.store(flags, Ordering::Relaxed);
+        self.stats.processed += 1;
+    }
+}
