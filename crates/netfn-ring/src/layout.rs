@@ -4,7 +4,7 @@
 //! Everything a peer can write is an atomic (read with explicit orderings,
 //! never as plain memory), except packet bytes, which are only ever copied.
 
-use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Ordering, SlotU32, SlotU64};
 
 /// Bytes of a cache line; slots and the control block are multiples of it.
 pub const CACHE_LINE: usize = 64;
@@ -49,12 +49,12 @@ pub struct Meta {
 #[repr(C, align(64))]
 #[derive(Debug)]
 pub struct SlotHeader {
-    pub(crate) len: AtomicU32,
-    pub(crate) flags: AtomicU32,
-    pub(crate) timestamp: AtomicU64,
-    pub(crate) user: AtomicU64,
+    pub(crate) len: SlotU32,
+    pub(crate) flags: SlotU32,
+    pub(crate) timestamp: SlotU64,
+    pub(crate) user: SlotU64,
     /// Input port in bits 0..16, "has a flow hash" in bit 16, the hash in 32..64.
-    pub(crate) port_hash: AtomicU64,
+    pub(crate) port_hash: SlotU64,
 }
 
 #[cfg(not(loom))]
@@ -63,23 +63,23 @@ const _: () = assert!(std::mem::size_of::<SlotHeader>() == SLOT_HEADER);
 impl SlotHeader {
     pub(crate) fn new() -> SlotHeader {
         SlotHeader {
-            len: AtomicU32::new(0),
-            flags: AtomicU32::new(0),
-            timestamp: AtomicU64::new(0),
-            user: AtomicU64::new(0),
-            port_hash: AtomicU64::new(0),
+            len: SlotU32::new(0),
+            flags: SlotU32::new(0),
+            timestamp: SlotU64::new(0),
+            user: SlotU64::new(0),
+            port_hash: SlotU64::new(0),
         }
     }
 
-    /// Relaxed: the slot's owner alone touches it; the index stores and
-    /// loads (Release/Acquire) order these accesses.
+    /// Only the slot's owner touches it; the index stores and loads
+    /// (Release/Acquire) order these accesses.
     pub(crate) fn read_meta(&self) -> Meta {
-        let ph = self.port_hash.load(Ordering::Relaxed);
+        let ph = self.port_hash.load();
         Meta {
             input_port: ph as u16,
             flow_hash: (ph & (1 << 16) != 0).then_some((ph >> 32) as u32),
-            timestamp: self.timestamp.load(Ordering::Relaxed),
-            user: self.user.load(Ordering::Relaxed),
+            timestamp: self.timestamp.load(),
+            user: self.user.load(),
         }
     }
 
@@ -88,10 +88,9 @@ impl SlotHeader {
             Some(h) => (u64::from(h) << 32) | (1 << 16),
             None => 0,
         };
-        self.port_hash
-            .store(u64::from(meta.input_port) | hash, Ordering::Relaxed);
-        self.timestamp.store(meta.timestamp, Ordering::Relaxed);
-        self.user.store(meta.user, Ordering::Relaxed);
+        self.port_hash.store(u64::from(meta.input_port) | hash);
+        self.timestamp.store(meta.timestamp);
+        self.user.store(meta.user);
     }
 }
 

@@ -53,5 +53,8 @@ pub use layout::{CACHE_LINE, Control, DEFAULT_SLOT_SIZE, MAX_FRAME, Meta, SLOT_H
 pub use master::{Master, MasterStats, NotFresh, ProtocolError, PushError, Returned};
 pub use memory::{HeapMemory, Memory, RingId};
 #[cfg(not(loom))]
-pub use region::{MAGIC, Region, RegionError, VERSION};
+pub use region::{
+    DOORBELL_FD_ENV, MAGIC, REGION_FD_ENV, Region, RegionError, VERSION, spawn_worker,
+    worker_fds_from_env,
+};
 pub use worker::{MasterIndexError, Token, TokenError, Verdict, Wake, Worker, WorkerStats};

@@ -196,8 +196,8 @@ impl<M: Memory, D: Doorbell> Master<M, D> {
         }
         let header = self.mem.header(RingId::Primary, self.prod);
         // The Master clears the Worker's flags of the slot's last round.
-        header.flags.store(0, Ordering::Relaxed);
-        header.len.store(len as u32, Ordering::Relaxed);
+        header.flags.store(0);
+        header.len.store(len as u32);
         header.write_meta(meta);
         // SAFETY: `prod` is in the Master's free region [M.prodIndex,
         // M.consIndex - 1): the Worker never reads past M.prodIndex and
@@ -257,9 +257,6 @@ impl<M: Memory, D: Doorbell> Master<M, D> {
         // Acquire: pairs with the Worker's Release of W.prodIndex, so its
         // writes to the slots before it (and to the aux ring) are visible.
         let w_prod = ctl.w_prod.load(Ordering::Acquire);
-        // At least as new as what the slots before `w_prod` link to (the
-        // Worker stores it before W.prodIndex).
-        let aux_prod = ctl.aux_prod.load(Ordering::Acquire);
         if w_prod >= self.slots
             || distance(self.cons, w_prod, self.slots) > distance(self.cons, self.prod, self.slots)
         {
@@ -273,17 +270,13 @@ impl<M: Memory, D: Doorbell> Master<M, D> {
         if w_prod == self.cons {
             return Ok(0);
         }
-        if aux_prod >= self.aux_slots {
-            return Err(self.poison(ProtocolError::AuxIndex {
-                got: aux_prod,
-                slots: self.aux_slots,
-            }));
-        }
         self.timestamp = now;
         let mut consumed = 0;
         let mut result = Ok(());
+        // The Worker's aux producer index, loaded at the first aux run.
+        let mut aux_prod = None;
         while self.cons != w_prod {
-            if let Err(e) = self.read_slot(aux_prod, &mut f) {
+            if let Err(e) = self.read_slot(&mut aux_prod, &mut f) {
                 result = Err(e);
                 break;
             }
@@ -309,12 +302,12 @@ impl<M: Memory, D: Doorbell> Master<M, D> {
     /// One primary slot and its aux run.
     fn read_slot(
         &mut self,
-        aux_prod: u32,
+        aux_prod: &mut Option<u32>,
         f: &mut impl FnMut(Returned<'_>),
     ) -> Result<(), ProtocolError> {
         let index = self.cons;
         let header = self.mem.header(RingId::Primary, index);
-        let flags = header.flags.load(Ordering::Relaxed);
+        let flags = header.flags.load();
         let meta = header.read_meta();
         if flags & flag::DROPPED != 0 {
             self.stats.dropped += 1;
@@ -333,6 +326,23 @@ impl<M: Memory, D: Doorbell> Master<M, D> {
         if flags & flag::AUX == 0 {
             return Ok(());
         }
+        let aux_prod = match *aux_prod {
+            Some(p) => p,
+            None => {
+                // Acquire, after the Acquire of W.prodIndex: at least as new
+                // as what the handed-back slots link to (the Worker stores
+                // it before W.prodIndex).
+                let p = self.mem.control().aux_prod.load(Ordering::Acquire);
+                if p >= self.aux_slots {
+                    return Err(ProtocolError::AuxIndex {
+                        got: p,
+                        slots: self.aux_slots,
+                    });
+                }
+                *aux_prod = Some(p);
+                p
+            }
+        };
         loop {
             if self.aux_cons == aux_prod {
                 return Err(ProtocolError::AuxRun {
@@ -343,7 +353,7 @@ impl<M: Memory, D: Doorbell> Master<M, D> {
             }
             let slot = self.aux_cons;
             let header = self.mem.header(RingId::Aux, slot);
-            let more = header.flags.load(Ordering::Relaxed) & flag::NEXT != 0;
+            let more = header.flags.load() & flag::NEXT != 0;
             let meta = header.read_meta();
             let len = self.checked_len(RingId::Aux, slot)?;
             // SAFETY: `slot` is in [auxConsIndex, auxProdIndex) as published
@@ -363,7 +373,7 @@ impl<M: Memory, D: Doorbell> Master<M, D> {
     }
 
     fn checked_len(&self, ring: RingId, index: u32) -> Result<usize, ProtocolError> {
-        let len = self.mem.header(ring, index).len.load(Ordering::Relaxed);
+        let len = self.mem.header(ring, index).len.load();
         if len as usize > self.capacity {
             return Err(ProtocolError::Length {
                 ring,

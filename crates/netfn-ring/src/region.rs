@@ -382,3 +382,77 @@ unsafe impl Memory for Region {
         f(data)
     }
 }
+
+/// Environment variable naming the region fd a Worker inherited.
+pub const REGION_FD_ENV: &str = "NETFN_RING_REGION_FD";
+/// Environment variable naming the doorbell eventfd a Worker inherited.
+pub const DOORBELL_FD_ENV: &str = "NETFN_RING_DOORBELL_FD";
+
+/// Serialises spawns through [`spawn_worker`]: while one child's fds are
+/// inheritable, no other child of ours may be forked from this function.
+static SPAWN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Spawns a Worker process that inherits `region` and `bell` (and no other
+/// ring fd: both are close-on-exec except during this call, and spawns
+/// through here are serialised). The fd numbers are passed in
+/// [`REGION_FD_ENV`] and [`DOORBELL_FD_ENV`]; the child takes them with
+/// [`worker_fds_from_env`].
+///
+/// Other threads that spawn processes by other means during the call could
+/// inherit the fds too; a Master spawns its Workers from one place.
+pub fn spawn_worker(
+    cmd: &mut std::process::Command,
+    region: &Region,
+    bell: &crate::EventFd,
+) -> std::io::Result<std::process::Child> {
+    use rustix::io::{FdFlags, fcntl_setfd};
+    use std::os::fd::AsRawFd;
+    let _guard = SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    cmd.env(REGION_FD_ENV, region.fd().as_raw_fd().to_string())
+        .env(DOORBELL_FD_ENV, bell.fd().as_raw_fd().to_string());
+    fcntl_setfd(region.fd(), FdFlags::empty())?;
+    fcntl_setfd(bell.fd(), FdFlags::empty())?;
+    let child = cmd.spawn();
+    fcntl_setfd(region.fd(), FdFlags::CLOEXEC)?;
+    fcntl_setfd(bell.fd(), FdFlags::CLOEXEC)?;
+    child
+}
+
+/// Set once the fds of the environment were taken (so no two owners).
+static TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The Worker's side of [`spawn_worker`]: maps and checks the inherited
+/// region and takes the doorbell. Works once per process.
+pub fn worker_fds_from_env() -> Result<(Region, crate::EventFd), RegionError> {
+    use std::os::fd::{FromRawFd, RawFd};
+    let fd_of = |name: &'static str| -> Result<RawFd, RegionError> {
+        let v = std::env::var(name)
+            .map_err(|_| RegionError::Corrupt(format!("{name} is not set: not started as a Worker")))?;
+        let fd: RawFd = v
+            .parse()
+            .map_err(|_| RegionError::Corrupt(format!("{name}={v:?} is not an fd number")))?;
+        // Checks the fd is open before anything claims it.
+        let flags = std::fs::metadata(format!("/proc/self/fd/{fd}"));
+        if fd < 3 || flags.is_err() {
+            return Err(RegionError::Corrupt(format!("{name}={fd} is not an open fd")));
+        }
+        Ok(fd)
+    };
+    let region_fd = fd_of(REGION_FD_ENV)?;
+    let bell_fd = fd_of(DOORBELL_FD_ENV)?;
+    if region_fd == bell_fd {
+        return Err(RegionError::Corrupt("region and doorbell fds are the same".into()));
+    }
+    if TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Err(RegionError::Corrupt("the inherited ring fds were taken already".into()));
+    }
+    // SAFETY: both numbers name fds open in this process (checked above),
+    // inherited from the Master for this purpose; nothing else in the
+    // process owns them, and `TAKEN` makes this the only claim.
+    let (region_fd, bell_fd) =
+        unsafe { (OwnedFd::from_raw_fd(region_fd), OwnedFd::from_raw_fd(bell_fd)) };
+    for fd in [&region_fd, &bell_fd] {
+        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC).map_err(io("fcntl"))?;
+    }
+    Ok((Region::open(region_fd)?, crate::EventFd::from_fd(bell_fd)))
+}

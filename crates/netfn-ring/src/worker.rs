@@ -67,6 +67,9 @@ struct AuxState {
     prod: u32,
     /// Last seen Master aux consumer index.
     cons: u32,
+    /// Last `prod` and loss count stored to the control block.
+    published: u32,
+    lost_published: u64,
 }
 
 /// One token being processed, in place in its slot.
@@ -145,9 +148,9 @@ impl<M: Memory> Token<'_, M> {
             return Err(TokenError::TooLong { len, capacity });
         }
         let header = self.mem.header(RingId::Aux, slot);
-        header.len.store(len as u32, Ordering::Relaxed);
+        header.len.store(len as u32);
         header.write_meta(meta);
-        header.flags.store(flag::NEXT, Ordering::Relaxed);
+        header.flags.store(flag::NEXT);
         aux.prod = after;
         self.run = (self.run.0 + 1, slot);
         self.stats.generated += 1;
@@ -175,10 +178,13 @@ impl<M: Memory, D: Doorbell> Worker<M, D> {
     pub fn new(mem: M, bell: D, tunables: &Tunables) -> Self {
         let ctl = mem.control();
         let cons = ctl.w_prod.load(Ordering::Acquire);
+        let aux_prod = ctl.aux_prod.load(Ordering::Acquire);
         let aux = AuxState {
             slots: mem.slots(RingId::Aux),
-            prod: ctl.aux_prod.load(Ordering::Acquire),
+            prod: aux_prod,
             cons: ctl.aux_cons.load(Ordering::Acquire),
+            published: aux_prod,
+            lost_published: ctl.aux_lost.load(Ordering::Relaxed),
         };
         Worker {
             slots: mem.slots(RingId::Primary),
@@ -271,8 +277,14 @@ impl<M: Memory, D: Doorbell> Worker<M, D> {
 
     fn publish(&mut self) {
         let ctl = self.mem.control();
-        ctl.aux_prod.store(self.aux.prod, Ordering::Release);
-        ctl.aux_lost.store(self.stats.aux_full, Ordering::Relaxed);
+        if self.aux.prod != self.aux.published {
+            self.aux.published = self.aux.prod;
+            ctl.aux_prod.store(self.aux.prod, Ordering::Release);
+        }
+        if self.stats.aux_full != self.aux.lost_published {
+            self.aux.lost_published = self.stats.aux_full;
+            ctl.aux_lost.store(self.stats.aux_full, Ordering::Relaxed);
+        }
         // Release: the slots before `cons` (data, flags) and the aux slots
         // they link are visible to a Master that sees the new index.
         ctl.w_prod.store(self.cons, Ordering::Release);
@@ -284,7 +296,7 @@ impl<M: Memory, D: Doorbell> Worker<M, D> {
         let mem = &self.mem;
         let header = mem.header(RingId::Primary, index);
         let capacity = mem.data_capacity();
-        let len = (header.len.load(Ordering::Relaxed) as usize).min(capacity);
+        let len = (header.len.load() as usize).min(capacity);
         let meta = header.read_meta();
         let aux = &mut self.aux;
         let stats = &mut self.stats;
@@ -306,7 +318,7 @@ impl<M: Memory, D: Doorbell> Worker<M, D> {
                 (verdict, token.len, token.meta, token.run)
             })
         };
-        header.len.store(len as u32, Ordering::Relaxed);
+        header.len.store(len as u32);
         header.write_meta(&meta);
         let mut flags = 0;
         if verdict == Verdict::Drop {
@@ -317,12 +329,10 @@ impl<M: Memory, D: Doorbell> Worker<M, D> {
         // `aux` only if at least one packet went into the aux ring (the
         // pitfall of Algorithm 6 when the ring is full from the start).
         if count > 0 {
-            mem.header(RingId::Aux, last)
-                .flags
-                .store(0, Ordering::Relaxed);
+            mem.header(RingId::Aux, last).flags.store(0);
             flags |= flag::AUX;
         }
-        header.flags.store(flags, Ordering::Relaxed);
+        header.flags.store(flags);
         self.stats.processed += 1;
     }
 }
