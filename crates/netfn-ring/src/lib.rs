@@ -49,7 +49,9 @@ pub use config::{ConfigError, MAX_SLOT_SIZE, MAX_SLOTS, RingConfig, Tunables};
 #[cfg(not(loom))]
 pub use doorbell::EventFd;
 pub use doorbell::{Doorbell, Semaphore};
-pub use layout::{CACHE_LINE, Control, DEFAULT_SLOT_SIZE, MAX_FRAME, Meta, SLOT_HEADER, SlotHeader};
+pub use layout::{
+    CACHE_LINE, Control, DEFAULT_SLOT_SIZE, MAX_FRAME, Meta, SLOT_HEADER, SlotHeader,
+};
 pub use master::{Master, MasterStats, NotFresh, ProtocolError, PushError, Returned};
 pub use memory::{HeapMemory, Memory, RingId};
 #[cfg(not(loom))]

@@ -211,7 +211,13 @@ impl Region {
         let map = Region::map(&fd, header.total_len as usize)?;
         // `validate` accepted one of the two lengths.
         let huge_pages = header.total_len
-            != layout(header.slot_size, header.primary_slots, header.aux_slots, false).2;
+            != layout(
+                header.slot_size,
+                header.primary_slots,
+                header.aux_slots,
+                false,
+            )
+            .2;
         Ok(Region {
             fd,
             map,
@@ -235,9 +241,8 @@ impl Region {
             )
         }
         .map_err(io("mmap ring region"))?;
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| {
-            RegionError::Corrupt("mmap returned a null mapping".to_string())
-        })?;
+        let ptr = NonNull::new(ptr.cast::<u8>())
+            .ok_or_else(|| RegionError::Corrupt("mmap returned a null mapping".to_string()))?;
         Ok(Mapping { ptr, len })
     }
 
@@ -426,31 +431,42 @@ static TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new
 pub fn worker_fds_from_env() -> Result<(Region, crate::EventFd), RegionError> {
     use std::os::fd::{FromRawFd, RawFd};
     let fd_of = |name: &'static str| -> Result<RawFd, RegionError> {
-        let v = std::env::var(name)
-            .map_err(|_| RegionError::Corrupt(format!("{name} is not set: not started as a Worker")))?;
+        let v = std::env::var(name).map_err(|_| {
+            RegionError::Corrupt(format!("{name} is not set: not started as a Worker"))
+        })?;
         let fd: RawFd = v
             .parse()
             .map_err(|_| RegionError::Corrupt(format!("{name}={v:?} is not an fd number")))?;
         // Checks the fd is open before anything claims it.
         let flags = std::fs::metadata(format!("/proc/self/fd/{fd}"));
         if fd < 3 || flags.is_err() {
-            return Err(RegionError::Corrupt(format!("{name}={fd} is not an open fd")));
+            return Err(RegionError::Corrupt(format!(
+                "{name}={fd} is not an open fd"
+            )));
         }
         Ok(fd)
     };
     let region_fd = fd_of(REGION_FD_ENV)?;
     let bell_fd = fd_of(DOORBELL_FD_ENV)?;
     if region_fd == bell_fd {
-        return Err(RegionError::Corrupt("region and doorbell fds are the same".into()));
+        return Err(RegionError::Corrupt(
+            "region and doorbell fds are the same".into(),
+        ));
     }
     if TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
-        return Err(RegionError::Corrupt("the inherited ring fds were taken already".into()));
+        return Err(RegionError::Corrupt(
+            "the inherited ring fds were taken already".into(),
+        ));
     }
     // SAFETY: both numbers name fds open in this process (checked above),
     // inherited from the Master for this purpose; nothing else in the
     // process owns them, and `TAKEN` makes this the only claim.
-    let (region_fd, bell_fd) =
-        unsafe { (OwnedFd::from_raw_fd(region_fd), OwnedFd::from_raw_fd(bell_fd)) };
+    let (region_fd, bell_fd) = unsafe {
+        (
+            OwnedFd::from_raw_fd(region_fd),
+            OwnedFd::from_raw_fd(bell_fd),
+        )
+    };
     for fd in [&region_fd, &bell_fd] {
         rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC).map_err(io("fcntl"))?;
     }

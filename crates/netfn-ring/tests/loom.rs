@@ -33,7 +33,7 @@ use netfn_ring::{
     HeapMemory, Master, Meta, PushError, Returned, Semaphore, Tunables, Verdict, Wake, Worker,
 };
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 struct Case {
     slots: u32,
     aux: u32,
@@ -42,17 +42,27 @@ struct Case {
     publish: u32,
     /// Tokens the Master produces per round at most (Algorithm 1's N).
     per_round: u32,
+    /// What the Worker does with each token.
+    behaviour: Behaviour,
 }
 
 /// What the Worker does with token `k`: drop it or not, and how many
-/// tokens it generates after it (0, 1 or 2).
-fn behaviour(k: u64) -> (bool, u64) {
+/// tokens it generates after it (0, 1 or 2): every kind of primary slot
+/// (pass, drop, pass + aux, replaced).
+fn mixed(k: u64) -> (bool, u64) {
     match k % 4 {
-        0 => (false, 0),
+        0 => (false, 1),
         1 => (true, 0),
-        2 => (false, 1),
+        2 => (false, 0),
         _ => (true, 2), // replaced by two new tokens
     }
+}
+
+/// Every token generates one: the aux ring laps while the primary ring
+/// still holds tokens from before the Master's last read of it, the case
+/// where reusing an aux slot relies on the Acquire of `auxConsIndex`.
+fn each_generates(_: u64) -> (bool, u64) {
+    (false, 1)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +70,31 @@ enum Out {
     Forward(u64),
     Dropped(u64),
     Generated(u64, u64),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Behaviour {
+    Mixed,
+    EachGenerates,
+}
+
+impl Behaviour {
+    fn of(self, k: u64) -> (bool, u64) {
+        match self {
+            Behaviour::Mixed => mixed(k),
+            Behaviour::EachGenerates => each_generates(k),
+        }
+    }
+}
+
+impl std::fmt::Debug for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "slots {} aux {} tokens {} wake {} publish {} ({:?})",
+            self.slots, self.aux, self.tokens, self.wake, self.publish, self.behaviour
+        )
+    }
 }
 
 fn run(case: Case) {
@@ -88,7 +123,7 @@ fn run(case: Case) {
                     assert_eq!(t.data(), &k.to_le_bytes()[..], "token {k}: stale data");
                     // Modify in place: the Master must see it without a copy.
                     t.data_mut()[0] ^= 0xff;
-                    let (drop, generate) = behaviour(k);
+                    let (drop, generate) = case.behaviour.of(k);
                     let mut made = Vec::new();
                     for j in 0..generate {
                         let meta = Meta {
@@ -174,7 +209,7 @@ fn run(case: Case) {
 
     let mut want = Vec::new();
     for (k, made) in &log {
-        let (drop, _) = behaviour(*k);
+        let (drop, _) = case.behaviour.of(*k);
         want.push(if drop {
             Out::Dropped(*k)
         } else {
@@ -189,7 +224,7 @@ fn run(case: Case) {
     assert_eq!(out, want, "Master output differs from what the Worker did");
     let lost: u64 = log
         .iter()
-        .map(|(k, made)| behaviour(*k).1 - made.len() as u64)
+        .map(|(k, made)| case.behaviour.of(*k).1 - made.len() as u64)
         .sum();
     assert_eq!(master.aux_lost(), lost, "aux losses counted");
 }
@@ -208,6 +243,16 @@ fn check(case: Case) {
 /// tokens also meet a full aux ring). `tokens > slots - 1`, so the ring
 /// fills and wraps and slots are reused.
 fn matrix(slots: u32, tokens: u64, aux: &[u32], thresholds: &[(u32, u32)]) {
+    matrix_of(Behaviour::Mixed, slots, tokens, aux, thresholds)
+}
+
+fn matrix_of(
+    behaviour: Behaviour,
+    slots: u32,
+    tokens: u64,
+    aux: &[u32],
+    thresholds: &[(u32, u32)],
+) {
     for &(wake, publish) in thresholds {
         for &aux in aux {
             let case = Case {
@@ -217,6 +262,7 @@ fn matrix(slots: u32, tokens: u64, aux: &[u32], thresholds: &[(u32, u32)]) {
                 wake,
                 publish,
                 per_round: slots,
+                behaviour,
             };
             let start = std::time::Instant::now();
             check(case);
@@ -255,13 +301,31 @@ fn ring_of_8() {
     matrix(8, 9, &[3], &[(2, 7)]);
 }
 
+/// The aux ring lapping under a primary ring that still holds older
+/// tokens (publication per token or two, so the Master reads aux slots
+/// while the Worker goes on generating).
+#[test]
+fn aux_ring_laps() {
+    matrix_of(
+        Behaviour::EachGenerates,
+        4,
+        4,
+        &[2, 3],
+        &[(1, 1), (2, 1), (1, 2), (3, 1)],
+    );
+    matrix_of(Behaviour::EachGenerates, 5, 5, &[2], &[(1, 1), (4, 1)]);
+}
+
 /// One case from the environment, for exploring: `LOOM_CASE=slots,aux,
-/// tokens,wake,publish` and `--ignored`.
+/// tokens,wake,publish[,1 for each_generates]` and `--ignored`.
 #[test]
 #[ignore]
 fn case_from_env() {
     let spec = std::env::var("LOOM_CASE").expect("LOOM_CASE=slots,aux,tokens,wake,publish");
-    let v: Vec<u64> = spec.split(',').map(|x| x.trim().parse().expect("a number")).collect();
+    let v: Vec<u64> = spec
+        .split(',')
+        .map(|x| x.trim().parse().expect("a number"))
+        .collect();
     let case = Case {
         slots: v[0] as u32,
         aux: v[1] as u32,
@@ -269,6 +333,11 @@ fn case_from_env() {
         wake: v[3] as u32,
         publish: v[4] as u32,
         per_round: v[0] as u32,
+        behaviour: if v.get(5) == Some(&1) {
+            Behaviour::EachGenerates
+        } else {
+            Behaviour::Mixed
+        },
     };
     let start = std::time::Instant::now();
     check(case);

@@ -1,6 +1,7 @@
 //! The shared region: creation, validation by the Worker, sealing,
 //! re-creation, and the Master's defence against a Worker that writes
 //! garbage into it (simulated by writing to the memfd directly).
+#![cfg(not(loom))]
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
@@ -114,8 +115,13 @@ fn corrupt_header_is_an_error() {
     // Sanity: an untouched copy opens.
     assert!(Region::open(tampered(&region, len, |_| {})).is_ok());
 
-    let version = tampered(&region, len, |p| p[8..12].copy_from_slice(&99u32.to_le_bytes()));
-    assert!(matches!(Region::open(version), Err(RegionError::Version { found: 99 })));
+    let version = tampered(&region, len, |p| {
+        p[8..12].copy_from_slice(&99u32.to_le_bytes())
+    });
+    assert!(matches!(
+        Region::open(version),
+        Err(RegionError::Version { found: 99 })
+    ));
 
     // Header says more slots than the file holds.
     let slots = tampered(&region, len, |p| {
@@ -125,7 +131,9 @@ fn corrupt_header_is_an_error() {
     assert!(matches!(e, RegionError::Corrupt(_)), "{e}");
 
     // A slot size that is not a cache-line multiple.
-    let slot = tampered(&region, len, |p| p[32..36].copy_from_slice(&100u32.to_le_bytes()));
+    let slot = tampered(&region, len, |p| {
+        p[32..36].copy_from_slice(&100u32.to_le_bytes())
+    });
     assert!(matches!(Region::open(slot), Err(RegionError::Corrupt(_))));
 
     // The file is shorter than the header says.
@@ -133,7 +141,9 @@ fn corrupt_header_is_an_error() {
     assert!(matches!(Region::open(short), Err(RegionError::Corrupt(_))));
 
     // Zero slots.
-    let zero = tampered(&region, len, |p| p[40..44].copy_from_slice(&0u32.to_le_bytes()));
+    let zero = tampered(&region, len, |p| {
+        p[40..44].copy_from_slice(&0u32.to_le_bytes())
+    });
     assert!(matches!(Region::open(zero), Err(RegionError::Corrupt(_))));
     assert_eq!(MAGIC.to_le_bytes(), *b"NETFNRNG");
 }
@@ -183,7 +193,10 @@ fn bad_configs_are_refused() {
             ..small()
         },
     ] {
-        assert!(matches!(Region::create(&cfg), Err(RegionError::Config(_))), "{cfg:?}");
+        assert!(
+            matches!(Region::create(&cfg), Err(RegionError::Config(_))),
+            "{cfg:?}"
+        );
     }
 }
 
@@ -227,11 +240,19 @@ fn master_refuses_a_worker_index_outside_its_window() {
     for bad in [5u32, 999] {
         let mut master = master_with(3);
         poke(master.memory(), W_PROD, bad);
-        let e = master.poll(0, |_| panic!("nothing may come back")).unwrap_err();
-        assert!(matches!(e, ProtocolError::WorkerIndex { got, .. } if got == bad), "{e}");
+        let e = master
+            .poll(0, |_| panic!("nothing may come back"))
+            .unwrap_err();
+        assert!(
+            matches!(e, ProtocolError::WorkerIndex { got, .. } if got == bad),
+            "{e}"
+        );
         assert!(master.is_poisoned());
         assert_eq!(master.pending(), 3, "what is lost with this Worker");
-        assert_eq!(master.push(&[0; 60], &Meta::default(), 0), Err(PushError::Poisoned));
+        assert_eq!(
+            master.push(&[0; 60], &Meta::default(), 0),
+            Err(PushError::Poisoned)
+        );
         assert_eq!(master.poll(0, |_| {}), Err(ProtocolError::Poisoned));
     }
 }
@@ -245,7 +266,17 @@ fn master_bounds_lengths_and_aux_runs() {
     poke(master.memory(), W_PROD, 2);
     let mut n = 0;
     let e = master.poll(0, |_| n += 1).unwrap_err();
-    assert!(matches!(e, ProtocolError::Length { index: 1, len: 5000, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            ProtocolError::Length {
+                index: 1,
+                len: 5000,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert_eq!(n, 1, "slot 0 was fine");
 
     // `aux` with nothing written to the aux ring.

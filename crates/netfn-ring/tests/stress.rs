@@ -14,8 +14,8 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use netfn_ring::{
-    Master, Meta, PushError, Region, Returned, RingConfig, Tunables, Verdict, Worker,
-    spawn_worker, worker_fds_from_env,
+    Master, Meta, PushError, Region, Returned, RingConfig, Tunables, Verdict, Worker, spawn_worker,
+    worker_fds_from_env,
 };
 
 /// Generated packets carry this bit in their sequence number.
@@ -64,12 +64,16 @@ fn main() -> ExitCode {
                 "test stress ({packets} packets, two processes) ... ok in {:.1?}",
                 start.elapsed()
             );
-            println!("\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
+            println!(
+                "\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out"
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
             println!("test stress ... FAILED: {e}");
-            println!("\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
+            println!(
+                "\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out"
+            );
             ExitCode::FAILURE
         }
     }
@@ -113,7 +117,7 @@ fn master(packets: u64) -> Result<(), String> {
             let meta = Meta {
                 user: sent,
                 input_port: (sent % 7) as u16,
-                flow_hash: (sent % 3 == 0).then_some(sent as u32),
+                flow_hash: sent.is_multiple_of(3).then_some(sent as u32),
                 timestamp: now,
             };
             match master.push(&frame[..len], &meta, now) {
@@ -147,7 +151,7 @@ fn master(packets: u64) -> Result<(), String> {
                         fill(&mut want, seq);
                         want[0] ^= 0xff; // the Worker's in-place change
                         let meta_ok = meta.input_port == (seq % 7) as u16
-                            && meta.flow_hash == (seq % 3 == 0).then_some(seq as u32);
+                            && meta.flow_hash == seq.is_multiple_of(3).then_some(seq as u32);
                         if seq == expect && !drop && data == &want[..] && meta_ok {
                             expect += 1;
                             due.extend((0..generate).map(|j| GENERATED | (seq << 2) | j));
@@ -224,7 +228,10 @@ fn worker() -> ExitCode {
             let mut want = vec![0u8; size_of(expect)];
             fill(&mut want, expect);
             if seq != expect || t.data() != &want[..] {
-                failure = Some(format!("worker: got {seq} (len {}), expected {expect}", t.data().len()));
+                failure = Some(format!(
+                    "worker: got {seq} (len {}), expected {expect}",
+                    t.data().len()
+                ));
             }
         }
         expect = seq + 1;
