@@ -112,3 +112,38 @@ impl RingConfig {
         self.slot_size as usize - SLOT_HEADER
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_holds_a_2k_frame_in_cache_lines() {
+        let c = RingConfig::default();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.data_capacity(), 2048);
+        assert_eq!(c.slot_size % 64, 0);
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_field() {
+        let e = RingConfig {
+            slot_size: 130,
+            ..RingConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.field, "slot_size");
+        let e = RingConfig {
+            tunables: Tunables {
+                publish_every: 0,
+                ..Tunables::default()
+            },
+            ..RingConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.field, "publish_every");
+        assert!(e.to_string().contains("at least 1"), "{e}");
+    }
+}

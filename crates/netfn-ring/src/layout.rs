@@ -168,3 +168,62 @@ pub(crate) fn next(i: u32, n: u32) -> u32 {
 pub(crate) fn distance(from: u32, to: u32, n: u32) -> u32 {
     if to >= from { to - from } else { to + n - from }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_arithmetic() {
+        assert_eq!(next(0, 2), 1);
+        assert_eq!(next(1, 2), 0);
+        assert_eq!(distance(3, 3, 8), 0);
+        assert_eq!(distance(6, 1, 8), 3);
+        assert_eq!(distance(1, 6, 8), 5);
+        for n in 2..10 {
+            for a in 0..n {
+                for b in 0..n {
+                    assert_eq!((a + distance(a, b, n)) % n, b);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn meta_round_trips() {
+        let h = SlotHeader::new();
+        for meta in [
+            Meta::default(),
+            Meta {
+                input_port: u16::MAX,
+                flow_hash: Some(0),
+                timestamp: u64::MAX,
+                user: 1 << 63,
+            },
+            Meta {
+                input_port: 7,
+                flow_hash: Some(u32::MAX),
+                timestamp: 1,
+                user: 2,
+            },
+        ] {
+            h.write_meta(&meta);
+            assert_eq!(h.read_meta(), meta);
+        }
+    }
+
+    #[test]
+    fn shared_indexes_sit_on_their_own_lines() {
+        let c = Control::new();
+        let base = &c as *const Control as usize;
+        let offsets = [
+            &c.m_prod as *const _ as usize - base,
+            &c.w_prod as *const _ as usize - base,
+            &c.aux_prod as *const _ as usize - base,
+            &c.aux_cons as *const _ as usize - base,
+            &c.status as *const _ as usize - base,
+        ];
+        assert_eq!(offsets, [0, 128, 256, 384, 512]);
+        assert_eq!(std::mem::align_of::<SlotHeader>(), CACHE_LINE);
+    }
+}

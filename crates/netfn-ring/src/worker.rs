@@ -336,3 +336,146 @@ impl<M: Memory, D: Doorbell> Worker<M, D> {
         self.stats.processed += 1;
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{HeapMemory, Master, Returned, Semaphore};
+
+    fn pair(
+        slots: u32,
+        aux: u32,
+        tunables: &Tunables,
+    ) -> (
+        Master<Arc<HeapMemory>, Arc<Semaphore>>,
+        Worker<Arc<HeapMemory>, Arc<Semaphore>>,
+    ) {
+        let mem = Arc::new(HeapMemory::new(slots, aux, 64));
+        let bell = Arc::new(Semaphore::new());
+        let master = Master::new(mem.clone(), bell.clone(), tunables).unwrap();
+        (master, Worker::new(mem, bell, tunables))
+    }
+
+    #[test]
+    fn publishes_every_n_and_at_the_end() {
+        let t = Tunables {
+            publish_every: 2,
+            wake_threshold: 0,
+            ..Tunables::default()
+        };
+        let (mut m, mut w) = pair(8, 2, &t);
+        for i in 0..5u8 {
+            m.push(&[i], &Meta::default(), 0).unwrap();
+        }
+        assert_eq!(m.room(), 2);
+        assert_eq!(m.push(&[9], &Meta::default(), 0), Ok(()));
+        assert_eq!(m.push(&[9], &Meta::default(), 0), Ok(()));
+        assert_eq!(
+            m.push(&[9], &Meta::default(), 0),
+            Err(crate::PushError::Full)
+        );
+        w.wait();
+        let mut seen_by_master = Vec::new();
+        let n = w
+            .process(|t| {
+                seen_by_master.push(t.data()[0]);
+                Verdict::Pass
+            })
+            .unwrap();
+        assert_eq!(n, 7);
+        // 7 tokens, every 2: after 2, 4, 6, then the final one.
+        assert_eq!(w.stats().publishes, 4);
+        assert_eq!(w.unpublished(), 0);
+        let mut back = 0;
+        m.poll(0, |r| {
+            assert!(matches!(r, Returned::Forward(..)));
+            back += 1;
+        })
+        .unwrap();
+        assert_eq!(back, 7);
+    }
+
+    #[test]
+    fn aux_flag_only_when_something_was_written() {
+        let t = Tunables {
+            wake_threshold: 0,
+            ..Tunables::default()
+        };
+        // An aux ring of 2 holds one generated packet.
+        let (mut m, mut w) = pair(4, 2, &t);
+        m.push(b"a", &Meta::default(), 0).unwrap();
+        m.push(b"b", &Meta::default(), 0).unwrap();
+        w.wait();
+        w.process(|t| {
+            let r1 = t.emit(&Meta::default(), |b| {
+                b[0] = b'x';
+                1
+            });
+            let r2 = t.emit(&Meta::default(), |b| {
+                b[0] = b'y';
+                1
+            });
+            // The first token gets one, the second none (ring full).
+            if t.data() == b"a" {
+                assert_eq!((r1, r2), (Ok(()), Err(TokenError::AuxFull)));
+            } else {
+                assert_eq!(
+                    (r1, r2),
+                    (Err(TokenError::AuxFull), Err(TokenError::AuxFull))
+                );
+            }
+            Verdict::Drop
+        })
+        .unwrap();
+        let mut out = Vec::new();
+        m.poll(0, |r| {
+            out.push(match r {
+                Returned::Forward(d, _) => format!("F{}", d[0] as char),
+                Returned::Dropped(_) => "D".to_string(),
+                Returned::Generated(d, _) => format!("G{}", d[0] as char),
+            })
+        })
+        .unwrap();
+        // "a" replaced by "x"; "b" dropped with no aux run.
+        assert_eq!(out, ["D", "Gx", "D"]);
+        assert_eq!(m.aux_lost(), 3);
+        assert_eq!(w.stats().aux_full, 3);
+    }
+
+    #[test]
+    fn set_len_is_bounded_by_the_slot() {
+        let t = Tunables {
+            wake_threshold: 0,
+            ..Tunables::default()
+        };
+        let (mut m, mut w) = pair(4, 2, &t);
+        m.push(&[0; 10], &Meta::default(), 0).unwrap();
+        w.wait();
+        w.process(|t| {
+            assert_eq!(
+                t.set_len(65),
+                Err(TokenError::TooLong {
+                    len: 65,
+                    capacity: 64
+                })
+            );
+            t.set_len(64).unwrap();
+            Verdict::Pass
+        })
+        .unwrap();
+        m.poll(0, |r| match r {
+            Returned::Forward(d, _) => assert_eq!(d.len(), 64),
+            other => panic!("{other:?}"),
+        })
+        .unwrap();
+        assert_eq!(
+            m.push(&[0; 65], &Meta::default(), 0),
+            Err(crate::PushError::TooLong {
+                len: 65,
+                capacity: 64
+            })
+        );
+    }
+}
