@@ -41,6 +41,8 @@ mod layout;
 mod master;
 pub mod memory;
 #[cfg(not(loom))]
+mod port;
+#[cfg(not(loom))]
 mod region;
 mod sync;
 mod worker;
@@ -54,6 +56,8 @@ pub use layout::{
 };
 pub use master::{Master, MasterStats, NotFresh, ProtocolError, PushError, Returned};
 pub use memory::{HeapMemory, Memory, RingId};
+#[cfg(not(loom))]
+pub use port::RingPort;
 #[cfg(not(loom))]
 pub use region::{
     DOORBELL_FD_ENV, MAGIC, REGION_FD_ENV, Region, RegionError, VERSION, spawn_worker,
