@@ -344,14 +344,10 @@ mod tests {
     use super::*;
     use crate::{HeapMemory, Master, Returned, Semaphore};
 
-    fn pair(
-        slots: u32,
-        aux: u32,
-        tunables: &Tunables,
-    ) -> (
-        Master<Arc<HeapMemory>, Arc<Semaphore>>,
-        Worker<Arc<HeapMemory>, Arc<Semaphore>>,
-    ) {
+    type Mem = Arc<HeapMemory>;
+    type Bell = Arc<Semaphore>;
+
+    fn pair(slots: u32, aux: u32, tunables: &Tunables) -> (Master<Mem, Bell>, Worker<Mem, Bell>) {
         let mem = Arc::new(HeapMemory::new(slots, aux, 64));
         let bell = Arc::new(Semaphore::new());
         let master = Master::new(mem.clone(), bell.clone(), tunables).unwrap();
