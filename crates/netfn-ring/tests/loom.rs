@@ -12,9 +12,9 @@
 //!   `M.consIndex <= W.prodIndex <= M.prodIndex` (circularly), the Worker
 //!   that `M.prodIndex` is in the ring; a violation fails the run;
 //! * bounded pending counts (P3, P4): the Master never holds more than
-//!   `N - 1` tokens, the Worker never has more than `publish_every` tokens
-//!   processed and not yet handed back, at most 2 wake-ups are outstanding
-//!   (the `Semaphore` asserts it);
+//!   `N - 1` tokens (asserted after every push), a Worker leaves nothing
+//!   processed but unpublished when it goes back to sleep, at most 2
+//!   wake-ups are ever outstanding (the `Semaphore` asserts it);
 //! * no token lost, duplicated or reordered, generated tokens right after
 //!   the token they belong to, in order, each exactly once (or counted as
 //!   lost to a full aux ring), in-place changes of the Worker visible to the
@@ -109,7 +109,6 @@ fn run(case: Case) {
     let bell = Arc::new(Semaphore::new());
     let mut master = Master::new(mem.clone(), bell.clone(), &tunables).expect("fresh memory");
     let mut worker = Worker::new(mem, bell, &tunables);
-    let publish = case.publish;
 
     let handle = loom::thread::spawn(move || {
         // What the Worker did: (token, generated tokens that made it).
@@ -145,7 +144,6 @@ fn run(case: Case) {
                 })
                 .expect("Master index in range");
             assert!(worker.unpublished() == 0, "tokens left unpublished");
-            let _ = publish;
             if wake == Wake::Shutdown {
                 return log;
             }
