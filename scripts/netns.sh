@@ -13,12 +13,25 @@
 # between `a` and `b` (afpacket(dev=a) <-> afpacket(dev=b)). mb's kernel
 # keeps out of the way: no addresses, IPv6 off, no forwarding.
 #
+# Routed mode (`routed`) puts the hosts on two subnets, each with a default
+# route to a gateway address that nobody in the namespaces has: a netfn
+# graph in ${P}mb must answer ARP / neighbor solicitations for the gateways
+# (the `arp` NF) and route (`router`, maybe `nat`). mb stays as above.
+#
+#   ${P}h1  eth0 ──veth── a  ${P}mb  b ──veth── eth0  ${P}h2
+#   10.201.1.1/24                               10.201.2.1/24
+#     via 10.201.1.254                            via 10.201.2.254
+#   fd00:201:1::1/64                            fd00:201:2::1/64
+#     via fd00:201:1::fe                          via fd00:201:2::fe
+#
 # Usage:
-#   scripts/netns.sh up PREFIX [tap]   create (tap: also TAP interfaces ta, tb
+#   scripts/netns.sh up PREFIX [tap|routed]
+#                                      create (tap: also TAP interfaces ta, tb
 #                                      in mb, bridged to a and b, for a graph
-#                                      tap(name=ta) <-> tap(name=tb))
+#                                      tap(name=ta) <-> tap(name=tb);
+#                                      routed: the two-subnet addressing)
 #   scripts/netns.sh down PREFIX       delete everything PREFIX made
-#   scripts/netns.sh run PREFIX [tap] -- CMD...
+#   scripts/netns.sh run PREFIX [tap|routed] -- CMD...
 #                                      up, run CMD, always down (trap)
 # PREFIX keeps parallel runs apart (tests use one per process and test);
 # namespaces are ${PREFIX}h1, ${PREFIX}mb, ${PREFIX}h2.
@@ -68,12 +81,21 @@ up() {
   done
   local i=1
   for ns in "$H1" "$H2"; do
-    ip -n "$ns" addr add "10.200.0.$i/24" dev eth0
-    ip -n "$ns" addr add "fd00:200::$i/64" dev eth0 nodad
+    if [ "$mode" = routed ]; then
+      ip -n "$ns" addr add "10.201.$i.1/24" dev eth0
+      ip -n "$ns" addr add "fd00:201:$i::1/64" dev eth0 nodad
+    else
+      ip -n "$ns" addr add "10.200.0.$i/24" dev eth0
+      ip -n "$ns" addr add "fd00:200::$i/64" dev eth0 nodad
+    fi
     if command -v ethtool >/dev/null 2>&1; then
       ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null 2>&1 || true
     fi
     ip -n "$ns" link set dev eth0 up
+    if [ "$mode" = routed ]; then
+      ip -n "$ns" route add default via "10.201.$i.254" dev eth0
+      ip -n "$ns" -6 route add default via "fd00:201:$i::fe" dev eth0
+    fi
     i=$((i + 1))
   done
   if [ "$mode" = tap ]; then
@@ -92,11 +114,18 @@ up() {
 }
 
 case "$cmd" in
-  up) up "${1:-}" ;;
+  up)
+    case "${1:-}" in
+      "" | tap | routed) up "${1:-}" ;;
+      *) usage ;;
+    esac
+    ;;
   down) down ;;
   run)
     mode=
-    if [ "${1:-}" = tap ]; then mode=tap; shift; fi
+    case "${1:-}" in
+      tap | routed) mode=$1; shift ;;
+    esac
     [ "${1:-}" = -- ] && shift
     [ $# -ge 1 ] || usage
     trap 'down' EXIT INT TERM
