@@ -9,6 +9,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::OnceLock;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -20,8 +21,15 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Why real-traffic tests cannot run here, if they cannot.
+/// Why real-traffic tests cannot run here, if they cannot. Found out once
+/// per process: tests run in parallel, and probes under one name would
+/// collide (and make the others look unavailable).
 pub fn unavailable() -> Option<String> {
+    static WHY: OnceLock<Option<String>> = OnceLock::new();
+    WHY.get_or_init(probe).clone()
+}
+
+fn probe() -> Option<String> {
     let uid = Command::new("id").arg("-u").output().ok()?;
     if text(&uid.stdout).trim() != "0" {
         return Some("not root (network namespaces and AF_PACKET need it)".into());
@@ -305,6 +313,21 @@ impl Background {
     /// How it ended, if it has.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.as_mut()?.try_wait().ok().flatten()
+    }
+
+    /// Its output, if it has ended (then it is gone: later calls return
+    /// `None`, and `stop`/`wait` must not follow).
+    pub fn ended(&mut self) -> Option<Output> {
+        let status = self.exited()?;
+        self.child = None;
+        let join = |h: Option<JoinHandle<Vec<u8>>>| {
+            h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
+        };
+        Some(Output {
+            status,
+            stdout: join(self.stdout.take()),
+            stderr: join(self.stderr.take()),
+        })
     }
 
     /// Stops it with SIGINT (netfn prints its counters, tcpdump flushes),
