@@ -8,8 +8,7 @@ declare -A want=(
   [kill]=procps
   [pkill]=procps
   # real-traffic tests (crates/netfn/tests/netns.rs, realclient.rs,
-  # pipes.rs) and
-  # scripts/netns.sh
+  # pipes.rs) and scripts/netns.sh
   [ip]=iproute2
   [ping]=iputils-ping
   [tcpdump]=tcpdump

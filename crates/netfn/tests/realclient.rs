@@ -366,7 +366,8 @@ fn curl_through_firewall_then_nat() {
         + &format!(
             "arpa -> fw :: firewall(stateful = true, default = deny, rule = [\n\
              \"allow tcp from 10.201.1.0/24 to {H2} port 8000\",\n\
-             \"allow icmp from 10.201.1.0/24 to any icmp-type echoreq\"]);\n\
+             \"allow icmp from 10.201.1.0/24 to any icmp-type echoreq\",\n\
+             \"deny tcp from any to any port 8001\"]);\n\
              fw -> [0]r;\n"
         )
         + &nat("b", "fw");
@@ -407,11 +408,10 @@ fn curl_through_firewall_then_nat() {
     );
     assert!(!denied_log.contains("GET"), "{denied_log}");
 
-    let fw = node(&json, "fw");
-    assert!(
-        fw["drops"]["policy-deny"].as_u64().unwrap_or(0) >= 1,
-        "{json}"
-    );
+    // The SYNs to 8001 met the deny rule (rule 3), as policy-deny drops.
+    assert!(extra(&json, "fw", "rule[3].packets") >= 1, "{json}");
+    let denied_drops = node(&json, "fw")["drops"]["policy-deny"].as_u64();
+    assert!(denied_drops >= Some(1), "{json}");
     assert!(extra(&json, "fw", "rule[1].packets") >= 3, "{json}");
     // The replies passed on the connection's state, not on a rule.
     assert!(extra(&json, "fw", "state_hits") >= 3, "{json}");
@@ -456,9 +456,19 @@ fn iperf(topo: &Topology, args: &[&str]) -> serde_json::Value {
 }
 
 #[test]
-fn iperf3_tcp_and_udp_through_nat_then_firewall() {
+fn iperf3_tcp_and_udp_through_nat_then_firewall_afpacket() {
     require_netns!("ping", "iperf3", "tcpdump");
-    let topo = Topology::up("i", Mode::Routed);
+    iperf_through_nat_then_firewall("i", "afpacket");
+}
+
+#[test]
+fn iperf3_tcp_and_udp_through_nat_then_firewall_afxdp() {
+    require_netns!("ping", "iperf3", "tcpdump");
+    iperf_through_nat_then_firewall("x", "afxdp");
+}
+
+fn iperf_through_nat_then_firewall(tag: &str, port: &str) {
+    let topo = Topology::up(tag, Mode::Routed);
     let macs = Macs::read(&topo);
     let mut server = topo.cmd("h2", "iperf3");
     server.args(["-s", "-B", H2, "-p", "5201"]);
@@ -467,7 +477,7 @@ fn iperf3_tcp_and_udp_through_nat_then_firewall() {
 
     // The firewall comes after the NAT and admits only the public address
     // as source: untranslated packets would be denied.
-    let body = base("afpacket", &macs, PUBLIC)
+    let body = base(port, &macs, PUBLIC)
         + "arpa -> [0]r;\n"
         + &nat(
             &format!(
@@ -478,13 +488,25 @@ fn iperf3_tcp_and_udp_through_nat_then_firewall() {
             ),
             "[1]r",
         );
-    let mut netfn = start_netfn(&topo, &graph("nat-fw.nf", &body));
+    let mut netfn = start_netfn(&topo, &graph(&format!("nat-fw-{port}.nf"), &body));
     wait_for_path(&topo, &mut netfn, H2);
 
-    let dump = Tcpdump::start(&topo, "h2", "iperf-tcp", Some(40), "tcp port 5201");
+    let dump = Tcpdump::start(
+        &topo,
+        "h2",
+        &format!("{tag}-tcp"),
+        Some(40),
+        "tcp port 5201",
+    );
     let tcp = iperf(&topo, &["-t", "2"]);
     let tcp_capture = dump.lines();
-    let dump = Tcpdump::start(&topo, "h2", "iperf-udp", Some(40), "udp port 5201");
+    let dump = Tcpdump::start(
+        &topo,
+        "h2",
+        &format!("{tag}-udp"),
+        Some(40),
+        "udp port 5201",
+    );
     let udp = iperf(&topo, &["-u", "-b", "50M", "-t", "2"]);
     let udp_capture = dump.lines();
     let json = summary(&netfn.stop());
@@ -508,7 +530,7 @@ fn iperf3_tcp_and_udp_through_nat_then_firewall() {
     assert!(extra(&json, "fw", "rule[1].packets") >= 100, "{json}");
     assert!(extra(&json, "fw", "rule[2].packets") >= 100, "{json}");
     eprintln!(
-        "nat -> firewall: iperf3 TCP {:.0} Mbit/s ({retransmits} retransmits), \
+        "nat -> firewall ({port}): iperf3 TCP {:.0} Mbit/s ({retransmits} retransmits), \
          UDP {:.1} Mbit/s offered 50, {udp_lost:.2} % lost; nat sessions {}",
         tcp_bps / 1e6,
         udp_bps / 1e6,
