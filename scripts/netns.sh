@@ -17,6 +17,8 @@
 # route to a gateway address that nobody in the namespaces has: a netfn
 # graph in ${P}mb must answer ARP / neighbor solicitations for the gateways
 # (the `arp` NF) and route (`router`, maybe `nat`). mb stays as above.
+# Name lookups stay inside: the namespaces get their own hosts file (names
+# h1, h2, gw1, gw2) and a resolv.conf without a reachable server.
 #
 #   ${P}h1  eth0 ──veth── a  ${P}mb  b ──veth── eth0  ${P}h2
 #   10.201.1.1/24                               10.201.2.1/24
@@ -58,6 +60,25 @@ H1=${P}h1 MB=${P}mb H2=${P}h2
 down() {
   for ns in "$H1" "$MB" "$H2"; do
     ip netns del "$ns" 2>/dev/null || true
+    rm -rf "/etc/netns/$ns"
+  done
+  rmdir /etc/netns 2>/dev/null || true
+}
+
+# Routed mode: the namespaces get their own /etc/hosts and resolv.conf
+# (`ip netns exec` mounts /etc/netns/NS/* over /etc/*), so name lookups
+# stay inside the topology. Without them a reverse lookup of a host's
+# address (python3 -m http.server does one at start) goes to the machine's
+# DNS server by the default route and waits seconds for a timeout; with
+# them it is answered from the file, and anything else fails at once
+# (nothing listens on 127.0.0.1:53).
+host_files() {
+  for ns in "$H1" "$MB" "$H2"; do
+    mkdir -p "/etc/netns/$ns"
+    printf '%s\n' "127.0.0.1 localhost" "::1 localhost" \
+      "10.201.1.1 h1" "10.201.2.1 h2" "10.201.1.254 gw1" "10.201.2.254 gw2" \
+      "fd00:201:1::1 h1" "fd00:201:2::1 h2" >"/etc/netns/$ns/hosts"
+    echo "nameserver 127.0.0.1" >"/etc/netns/$ns/resolv.conf"
   done
 }
 
@@ -98,6 +119,9 @@ up() {
     fi
     i=$((i + 1))
   done
+  if [ "$mode" = routed ]; then
+    host_files
+  fi
   if [ "$mode" = tap ]; then
     for side in a b; do
       ip -n "$MB" tuntap add mode tap name "t$side"
