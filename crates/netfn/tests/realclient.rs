@@ -422,8 +422,8 @@ fn curl_through_firewall_then_nat() {
     );
 }
 
-/// iperf3's figures from its `-J` output: (bits/s, extra) where extra is
-/// retransmits (TCP) or lost percent (UDP).
+/// Runs `iperf3 -c h2 ARGS -J` from h1 (at most 20 s) and returns its JSON
+/// report, insisting that the test ran.
 fn iperf(topo: &Topology, args: &[&str]) -> serde_json::Value {
     let out = topo
         .cmd("h1", "timeout")
@@ -516,7 +516,10 @@ fn iperf_through_nat_then_firewall(tag: &str, port: &str) {
         .as_f64()
         .unwrap_or(0.0);
     let retransmits = tcp["end"]["sum_sent"]["retransmits"].as_u64().unwrap_or(0);
-    let udp_bps = udp["end"]["sum"]["bits_per_second"].as_f64().unwrap_or(0.0);
+    // Received by h2 (`sum` is what h1 sent; its loss figure is h2's).
+    let udp_bps = udp["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or(0.0);
     let udp_lost = udp["end"]["sum"]["lost_percent"].as_f64().unwrap_or(100.0);
     assert!(tcp_bps > 0.0, "TCP: {}", tcp["end"]);
     assert!(udp_bps > 0.0, "UDP: {}", udp["end"]);
@@ -531,7 +534,7 @@ fn iperf_through_nat_then_firewall(tag: &str, port: &str) {
     assert!(extra(&json, "fw", "rule[2].packets") >= 100, "{json}");
     eprintln!(
         "nat -> firewall ({port}): iperf3 TCP {:.0} Mbit/s ({retransmits} retransmits), \
-         UDP {:.1} Mbit/s offered 50, {udp_lost:.2} % lost; nat sessions {}",
+         UDP {:.1} Mbit/s received of 50 offered, {udp_lost:.2} % lost; nat sessions {}",
         tcp_bps / 1e6,
         udp_bps / 1e6,
         extra(&json, "nat", "sessions_created")
