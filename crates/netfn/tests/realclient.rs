@@ -335,6 +335,37 @@ fn ping_through_nat_is_translated() {
     eprintln!("nat (afxdp): ping rtt min/avg/max {:?} ms", p.rtt_ms);
 }
 
+#[test]
+fn the_gateway_example_routes_translates_and_filters() {
+    require_netns!("ping", "tcpdump");
+    // examples/netns/gateway.nf as it is, with the MACs netns.sh gives.
+    let topo = Topology::up("e", Mode::Routed);
+    let dump = Tcpdump::start(&topo, "h2", "gateway", None, "icmp");
+    let example = common::repo().join("examples/netns/gateway.nf");
+    let mut netfn = start_netfn(&topo, &example);
+    wait_for_path(&topo, &mut netfn, H2);
+    let p = ping(&topo, H2, &["-c", "5", "-i", "0.05", "-W", "2"]);
+    let p6 = ping(&topo, H2_V6, &["-c", "2", "-i", "0.05", "-W", "2"]);
+    let unrouted = ping(&topo, "10.201.9.1", &["-c", "1", "-W", "1"]);
+    // The firewall lets nothing in from outside: h2 cannot ping h1.
+    let inbound = topo.ping_from("h2", "fd00:201:1::1", &["-c", "1", "-W", "1"]);
+    let capture = dump.lines();
+    let json = summary(&netfn.stop());
+
+    assert_eq!(p.received, 5, "{}", p.output);
+    assert!(p.output.contains("ttl=63"), "{}", p.output);
+    assert_eq!(p6.received, 2, "{}", p6.output);
+    assert!(
+        unrouted.output.contains("Destination Net Unreachable"),
+        "{}",
+        unrouted.output
+    );
+    assert_eq!(inbound.received, 0, "{}", inbound.output);
+    translated_on_h2(&capture, "ICMP echo request");
+    assert!(extra(&json, "fw", "state_hits") >= 5, "{json}");
+    assert!(extra(&json, "nat", "translated_out") >= 5, "{json}");
+}
+
 /// `python3 -m http.server PORT` on h2, serving `dir`.
 fn http_server(topo: &Topology, port: u16, dir: &std::path::Path) -> Background {
     let mut cmd = topo.cmd("h2", "python3");

@@ -4,7 +4,7 @@
 // inside network behind one public address. Needs root. In the routed
 // test topology (scripts/netns.sh up demo routed):
 //
-//   ip netns exec demomb netfn run examples/gateway.nf
+//   ip netns exec demomb netfn run examples/netns/gateway.nf
 //   ip netns exec demoh1 ping 10.201.2.1              # ttl=63
 //   ip netns exec demoh2 tcpdump -n -i eth0 icmp      # from 10.201.2.100
 //   ip netns exec demoh1 ping 10.201.9.1              # Destination Net Unreachable
@@ -22,7 +22,10 @@
 // back), so its connection state works; the router, fed by the firewall,
 // sends each packet to its side. The queue breaks the loop router -> nat
 // -> router (NFs must form a DAG). crates/netfn/tests/realclient.rs runs
-// this and other arrangements with ping, curl and iperf3.
+// this graph (ping) and other arrangements with ping, curl and iperf3.
+// (It lives in a subdirectory so that `netfn bench nfs`, which takes the
+// first router/nat/firewall/arp it finds in examples/*.nf, keeps using
+// router.nf, nat.nf, ...)
 
 let a = "a";
 let b = "b";
