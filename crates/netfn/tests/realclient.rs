@@ -215,6 +215,7 @@ impl Drop for Tcpdump {
             let _ = c.wait();
         }
         let _ = std::fs::remove_file(&self.err);
+        let _ = std::fs::remove_file(&self.out);
     }
 }
 
