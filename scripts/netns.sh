@@ -13,12 +13,27 @@
 # between `a` and `b` (afpacket(dev=a) <-> afpacket(dev=b)). mb's kernel
 # keeps out of the way: no addresses, IPv6 off, no forwarding.
 #
+# Routed mode (`routed`) puts the hosts on two subnets, each with a default
+# route to a gateway address that nobody in the namespaces has: a netfn
+# graph in ${P}mb must answer ARP / neighbor solicitations for the gateways
+# (the `arp` NF) and route (`router`, maybe `nat`). mb stays as above.
+# Name lookups stay inside: the namespaces get their own hosts file (names
+# h1, h2, gw1, gw2) and a resolv.conf without a reachable server.
+#
+#   ${P}h1  eth0 ──veth── a  ${P}mb  b ──veth── eth0  ${P}h2
+#   10.201.1.1/24                               10.201.2.1/24
+#     via 10.201.1.254                            via 10.201.2.254
+#   fd00:201:1::1/64                            fd00:201:2::1/64
+#     via fd00:201:1::fe                          via fd00:201:2::fe
+#
 # Usage:
-#   scripts/netns.sh up PREFIX [tap]   create (tap: also TAP interfaces ta, tb
+#   scripts/netns.sh up PREFIX [tap|routed]
+#                                      create (tap: also TAP interfaces ta, tb
 #                                      in mb, bridged to a and b, for a graph
-#                                      tap(name=ta) <-> tap(name=tb))
+#                                      tap(name=ta) <-> tap(name=tb);
+#                                      routed: the two-subnet addressing)
 #   scripts/netns.sh down PREFIX       delete everything PREFIX made
-#   scripts/netns.sh run PREFIX [tap] -- CMD...
+#   scripts/netns.sh run PREFIX [tap|routed] -- CMD...
 #                                      up, run CMD, always down (trap)
 # PREFIX keeps parallel runs apart (tests use one per process and test);
 # namespaces are ${PREFIX}h1, ${PREFIX}mb, ${PREFIX}h2.
@@ -45,6 +60,25 @@ H1=${P}h1 MB=${P}mb H2=${P}h2
 down() {
   for ns in "$H1" "$MB" "$H2"; do
     ip netns del "$ns" 2>/dev/null || true
+    rm -rf "/etc/netns/$ns"
+  done
+  rmdir /etc/netns 2>/dev/null || true
+}
+
+# Routed mode: the namespaces get their own /etc/hosts and resolv.conf
+# (`ip netns exec` mounts /etc/netns/NS/* over /etc/*), so name lookups
+# stay inside the topology. Without them a reverse lookup of a host's
+# address (python3 -m http.server does one at start) goes to the machine's
+# DNS server by the default route and waits seconds for a timeout; with
+# them it is answered from the file, and anything else fails at once
+# (nothing listens on 127.0.0.1:53).
+host_files() {
+  for ns in "$H1" "$MB" "$H2"; do
+    mkdir -p "/etc/netns/$ns"
+    printf '%s\n' "127.0.0.1 localhost" "::1 localhost" \
+      "10.201.1.1 h1" "10.201.2.1 h2" "10.201.1.254 gw1" "10.201.2.254 gw2" \
+      "fd00:201:1::1 h1" "fd00:201:2::1 h2" >"/etc/netns/$ns/hosts"
+    echo "nameserver 127.0.0.1" >"/etc/netns/$ns/resolv.conf"
   done
 }
 
@@ -68,14 +102,26 @@ up() {
   done
   local i=1
   for ns in "$H1" "$H2"; do
-    ip -n "$ns" addr add "10.200.0.$i/24" dev eth0
-    ip -n "$ns" addr add "fd00:200::$i/64" dev eth0 nodad
+    if [ "$mode" = routed ]; then
+      ip -n "$ns" addr add "10.201.$i.1/24" dev eth0
+      ip -n "$ns" addr add "fd00:201:$i::1/64" dev eth0 nodad
+    else
+      ip -n "$ns" addr add "10.200.0.$i/24" dev eth0
+      ip -n "$ns" addr add "fd00:200::$i/64" dev eth0 nodad
+    fi
     if command -v ethtool >/dev/null 2>&1; then
       ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null 2>&1 || true
     fi
     ip -n "$ns" link set dev eth0 up
+    if [ "$mode" = routed ]; then
+      ip -n "$ns" route add default via "10.201.$i.254" dev eth0
+      ip -n "$ns" -6 route add default via "fd00:201:$i::fe" dev eth0
+    fi
     i=$((i + 1))
   done
+  if [ "$mode" = routed ]; then
+    host_files
+  fi
   if [ "$mode" = tap ]; then
     for side in a b; do
       ip -n "$MB" tuntap add mode tap name "t$side"
@@ -92,11 +138,18 @@ up() {
 }
 
 case "$cmd" in
-  up) up "${1:-}" ;;
+  up)
+    case "${1:-}" in
+      "" | tap | routed) up "${1:-}" ;;
+      *) usage ;;
+    esac
+    ;;
   down) down ;;
   run)
     mode=
-    if [ "${1:-}" = tap ]; then mode=tap; shift; fi
+    case "${1:-}" in
+      tap | routed) mode=$1; shift ;;
+    esac
     [ "${1:-}" = -- ] && shift
     [ $# -ge 1 ] || usage
     trap 'down' EXIT INT TERM

@@ -7,13 +7,14 @@ set -euo pipefail
 declare -A want=(
   [kill]=procps
   [pkill]=procps
-  # real-traffic tests (crates/netfn/tests/netns.rs, pipes.rs) and
-  # scripts/netns.sh
+  # real-traffic tests (crates/netfn/tests/netns.rs, realclient.rs,
+  # pipes.rs) and scripts/netns.sh
   [ip]=iproute2
   [ping]=iputils-ping
   [tcpdump]=tcpdump
   [iperf3]=iperf3
   [python3]=python3
+  [curl]=curl
   [ethtool]=ethtool
 )
 

@@ -7,195 +7,12 @@
 //! netfn, ping fails). Needs root and network namespaces; otherwise every
 //! test says why and passes without running (CI runs them as root).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Why real-traffic tests cannot run here, if they cannot.
-fn unavailable() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if text(&uid.stdout).trim() != "0" {
-        return Some("not root (network namespaces and AF_PACKET need it)".into());
-    }
-    let probe = format!("nfprobe{}", std::process::id());
-    match Command::new("ip").args(["netns", "add", &probe]).output() {
-        Ok(o) if o.status.success() => {
-            let _ = Command::new("ip").args(["netns", "del", &probe]).status();
-            None
-        }
-        Ok(o) => Some(format!(
-            "network namespaces unavailable: ip netns add: {}",
-            text(&o.stderr).trim()
-        )),
-        Err(e) => Some(format!(
-            "`ip` (iproute2) not found: {e}; run scripts/setup.sh"
-        )),
-    }
-}
-
-macro_rules! require_netns {
-    () => {
-        if let Some(why) = unavailable() {
-            eprintln!("SKIPPED {}: {why}", module_path!());
-            return;
-        }
-    };
-}
-
-/// The namespaces of one test; torn down on drop, also when the test fails.
-struct Topology {
-    prefix: String,
-}
-
-impl Topology {
-    fn up(tag: &str, tap: bool) -> Topology {
-        let prefix = format!("nf{}{tag}", std::process::id());
-        let topo = Topology { prefix };
-        let mut args = vec!["up", topo.prefix.as_str()];
-        if tap {
-            args.push("tap");
-        }
-        let out = Command::new(repo().join("scripts/netns.sh"))
-            .args(&args)
-            .output()
-            .expect("run scripts/netns.sh");
-        assert!(
-            out.status.success(),
-            "netns.sh up failed: {}",
-            text(&out.stderr)
-        );
-        topo
-    }
-
-    fn ns(&self, host: &str) -> String {
-        format!("{}{host}", self.prefix)
-    }
-
-    /// A command run inside namespace `host` (h1, mb, h2).
-    fn cmd(&self, host: &str, program: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.ns(host), program]);
-        c
-    }
-
-    /// Waits until `n` packet sockets are open in namespace `host` (a
-    /// netfn started there has bound its afpacket ports).
-    fn wait_for_packet_sockets(&self, host: &str, n: usize) {
-        let t0 = Instant::now();
-        loop {
-            let out = self
-                .cmd(host, "cat")
-                .arg("/proc/net/packet")
-                .output()
-                .unwrap();
-            if text(&out.stdout).lines().count() > n {
-                return;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "no {n} packet sockets in {host}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Pings h2 from h1: (transmitted, received, output).
-    fn ping(&self, count: u32, interval: &str, wait_s: u32) -> (u32, u32, String) {
-        let out = self
-            .cmd("h1", "ping")
-            .args([
-                "-n",
-                "-c",
-                &count.to_string(),
-                "-i",
-                interval,
-                "-W",
-                &wait_s.to_string(),
-                "10.200.0.2",
-            ])
-            .output()
-            .expect("run ping (iputils-ping; scripts/setup.sh installs it)");
-        let s = text(&out.stdout);
-        let stat = s
-            .lines()
-            .find(|l| l.contains("packets transmitted"))
-            .unwrap_or("");
-        let num = |word: &str| -> u32 {
-            stat.split(',')
-                .find(|p| p.contains(word))
-                .and_then(|p| p.split_whitespace().next())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0)
-        };
-        (num("transmitted"), num("received"), s)
-    }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/netns.sh"))
-            .args(["down", &self.prefix])
-            .status();
-    }
-}
-
-/// A `netfn run` in the middlebox; killed on drop if still running.
-struct Netfn {
-    child: Option<Child>,
-}
-
-impl Netfn {
-    fn start(topo: &Topology, graph: &Path) -> Netfn {
-        let child = topo
-            .cmd("mb", env!("CARGO_BIN_EXE_netfn"))
-            .args([
-                "run",
-                graph.to_str().unwrap(),
-                "--json",
-                "--duration",
-                "60s",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start netfn");
-        Netfn { child: Some(child) }
-    }
-
-    /// Stops it with SIGINT (a clean stop: counters are printed).
-    fn stop(mut self) -> Output {
-        let child = self.child.take().unwrap();
-        let _ = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status();
-        child.wait_with_output().expect("wait for netfn")
-    }
-}
-
-impl Drop for Netfn {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn graph(name: &str, body: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("netfn-netns-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, body).unwrap();
-    path
-}
+use common::{Background, Mode, Topology, graph, node, require_netns, start_netfn, text};
 
 /// Waits until a ping gets through (the graph is up), at most `limit`.
 fn wait_for_path(topo: &Topology, limit: Duration) {
@@ -208,17 +25,8 @@ fn wait_for_path(topo: &Topology, limit: Duration) {
     panic!("no ping reply through netfn within {limit:?}");
 }
 
-fn node<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    json["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == name)
-        .unwrap_or_else(|| panic!("no node {name} in {json}"))
-}
-
-fn bridge_test(tag: &str, tap: bool, body: &str, ports: [&str; 2], ttl_seen: &str) {
-    let topo = Topology::up(tag, tap);
+fn bridge_test(tag: &str, mode: Mode, body: &str, ports: [&str; 2], ttl_seen: &str) {
+    let topo = Topology::up(tag, mode);
     bridge_test_keeping(&topo, tag, body, ports, ttl_seen);
 }
 
@@ -230,7 +38,7 @@ fn bridge_test_keeping(topo: &Topology, tag: &str, body: &str, ports: [&str; 2],
     assert_eq!(before, 0, "the middlebox forwards without netfn");
 
     let g = graph(&format!("{tag}.nf"), body);
-    let netfn = Netfn::start(topo, &g);
+    let netfn = start_netfn(topo, &g);
     wait_for_path(topo, Duration::from_secs(10));
     let (sent, received, out) = topo.ping(20, "0.02", 2);
     let done = netfn.stop();
@@ -262,7 +70,7 @@ fn ping_through_an_afpacket_bridge_with_ttl() {
     // The replies come back with TTL 63: the graph decremented them.
     bridge_test(
         "p",
-        false,
+        Mode::Bridge,
         "a :: afpacket(dev = a);\nb :: afpacket(dev = b);\n\
          a -> ttl() -> b;\nb -> ttl() -> a;\n",
         ["a", "b"],
@@ -275,7 +83,7 @@ fn ping_through_a_tap_bridge() {
     require_netns!();
     bridge_test(
         "t",
-        true,
+        Mode::Tap,
         "ta :: tap(name = ta);\ntb :: tap(name = tb);\nta -> tb;\ntb -> ta;\n",
         ["ta", "tb"],
         "ttl=64",
@@ -285,9 +93,9 @@ fn ping_through_a_tap_bridge() {
 #[test]
 fn afpacket_counts_a_vanished_interface_and_stops() {
     require_netns!();
-    let topo = Topology::up("g", false);
+    let topo = Topology::up("g", Mode::Bridge);
     let g = graph("gone.nf", "a :: afpacket(dev = a);\na -> sink();\n");
-    let netfn = Netfn::start(&topo, &g);
+    let netfn = start_netfn(&topo, &g);
     topo.wait_for_packet_sockets("mb", 1);
     let del = Command::new("ip")
         .args(["-n", &topo.ns("mb"), "link", "del", "dev", "a"])
@@ -297,8 +105,7 @@ fn afpacket_counts_a_vanished_interface_and_stops() {
     // The source ends by itself: the run finishes with "sources done".
     let t0 = Instant::now();
     let mut netfn = netfn;
-    let child = netfn.child.as_mut().unwrap();
-    while child.try_wait().unwrap().is_none() {
+    while netfn.exited().is_none() {
         assert!(
             t0.elapsed() < Duration::from_secs(10),
             "netfn did not stop after its interface vanished"
@@ -316,7 +123,7 @@ fn afpacket_counts_a_vanished_interface_and_stops() {
 #[test]
 fn afpacket_names_a_missing_interface() {
     require_netns!();
-    let topo = Topology::up("m", false);
+    let topo = Topology::up("m", Mode::Bridge);
     let g = graph(
         "missing.nf",
         "x :: afpacket(dev = nosuch0);\nx -> sink();\n",
@@ -336,7 +143,7 @@ fn ping_through_a_pipe_chain_of_two_netfns() {
     require_netns!();
     // /dev/stdpkt: h1 -> a -> netfn A -> stdout | grep | stdin -> netfn B
     // -> b -> h2; the replies come back over a named pipe from B to A.
-    let topo = Topology::up("c", false);
+    let topo = Topology::up("c", Mode::Bridge);
     let dir = std::env::temp_dir().join(format!("netfn-netns-{}-chain", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let back = dir.join("back");
@@ -373,18 +180,12 @@ fn ping_through_a_pipe_chain_of_two_netfns() {
         b = b.display(),
         dir = dir.display()
     );
-    let chain = topo
-        .cmd("mb", "bash")
-        .args(["-c", &script])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let chain = Netfn { child: Some(chain) };
+    let mut chain = topo.cmd("mb", "bash");
+    chain.args(["-c", &script]);
+    let chain = Background::spawn("the netfn pipe chain", chain);
     wait_for_path(&topo, Duration::from_secs(5));
     let (sent, received, out) = topo.ping(10, "0.05", 2);
-    let mut chain = chain;
-    let done = chain.child.take().unwrap().wait_with_output().unwrap();
+    let done = chain.wait(Duration::from_secs(20));
     let errs = format!(
         "{}{}",
         std::fs::read_to_string(dir.join("a.err")).unwrap_or_default(),
@@ -412,14 +213,14 @@ fn ping_through_a_pipe_chain_of_two_netfns() {
 #[test]
 fn generator_traffic_is_shared_by_a_fanout_group() {
     require_netns!();
-    let topo = Topology::up("f", false);
+    let topo = Topology::up("f", Mode::Bridge);
     // Two sockets on `a` in fanout group 7: each flow goes to one of them.
     let rx = graph(
         "fanout.nf",
         "a1 :: afpacket(dev = a, fanout = 7);\na2 :: afpacket(dev = a, fanout = 7);\n\
          a1 -> s1 :: sink();\na2 -> s2 :: sink();\n",
     );
-    let receiver = Netfn::start(&topo, &rx);
+    let receiver = start_netfn(&topo, &rx);
     topo.wait_for_packet_sockets("mb", 2);
     let tx = graph(
         "send.nf",
@@ -452,7 +253,7 @@ fn generator_traffic_is_shared_by_a_fanout_group() {
 #[test]
 fn ping_through_an_afxdp_bridge_and_the_program_detaches() {
     require_netns!();
-    let topo = Topology::up("x", false);
+    let topo = Topology::up("x", Mode::Bridge);
     bridge_test_keeping(
         &topo,
         "x",
@@ -471,7 +272,7 @@ fn ping_through_an_afxdp_bridge_and_the_program_detaches() {
     assert!(!attached("a") && !attached("b"), "XDP program left behind");
     // Also after a crash (SIGKILL): the kernel closes the links.
     let g = graph("xdp-kill.nf", "a :: afxdp(dev = a);\na -> sink();\n");
-    let netfn = Netfn::start(&topo, &g);
+    let netfn = start_netfn(&topo, &g);
     let t0 = Instant::now();
     while !attached("a") {
         assert!(t0.elapsed() < Duration::from_secs(10), "never attached");
