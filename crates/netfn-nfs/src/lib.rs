@@ -6,6 +6,7 @@ use netfn_core::config::ElementSpec;
 
 pub mod arp;
 pub mod basic;
+pub mod classifier;
 pub mod dnsfilter;
 pub mod export;
 pub mod firewall;
@@ -25,6 +26,7 @@ pub mod vxlan;
 pub fn catalog() -> impl Iterator<Item = &'static ElementSpec> {
     basic::SPECS
         .iter()
+        .chain(classifier::SPECS.iter())
         .chain(firewall::SPECS.iter())
         .chain(maglev::SPECS.iter())
         .chain(monitor::SPECS.iter())

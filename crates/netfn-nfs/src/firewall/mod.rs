@@ -44,7 +44,7 @@ use netfn_wire::{
     TcpPacket, UdpPacket,
 };
 
-use crate::frame::locate_l3;
+use crate::frame::{BadHeader, locate_l3};
 use classifier::Classifier;
 use conntrack::{Conntrack, NO_RULE, NotCreated, Segment, Timeouts, Tracked};
 use rules::{Action, Fields, PROTO_ICMP, PROTO_ICMP6, PROTO_TCP, PROTO_UDP, Rule, addr_bits};
@@ -350,6 +350,22 @@ impl Firewall {
             Verdict::PASS
         }
     }
+}
+
+/// The fields the rules match on, for a frame behind Ethernet and up to two
+/// VLAN tags: `Ok(None)` for a frame that is not IPv4 or IPv6, `Err` for an
+/// IP or transport header too short or invalid to check (the `classifier`
+/// NF matches with the same rules and classifier as the firewall).
+pub fn packet_fields(frame: &[u8]) -> Result<Option<Fields>, BadHeader> {
+    let Some((ethertype, l3)) = locate_l3(frame) else {
+        return Ok(None);
+    };
+    let parsed = match ethertype {
+        EtherType::Ipv4 => parse_ipv4(&frame[l3..]),
+        EtherType::Ipv6 => parse_ipv6(&frame[l3..]),
+        _ => return Ok(None),
+    };
+    parsed.map(|p| Some(p.fields)).ok_or(BadHeader)
 }
 
 /// Fills the transport fields; `None` if the header is too short to check.
