@@ -7,9 +7,10 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test gre`.
 
-mod encap_support;
+mod common;
 
-use encap_support::{allocations, golden, inner_traffic, mangle, udp4};
+use common::alloc::allocations;
+use common::encap::{golden, inner_traffic, mangle, udp4};
 use etherparse as ep;
 use netfn_core::DropReason;
 use netfn_core::config::{Params, Value};
@@ -246,26 +247,22 @@ fn steady_state_allocates_nothing() {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
-    for (k, v) in [
-        ("mode", Value::Word("encap".into())),
-        ("local", Value::Ip("192.0.2.1".parse().unwrap())),
-        ("remote", Value::Ip("192.0.2.2".parse().unwrap())),
-        ("key", Value::Int(-1)),
-        ("checksum", Value::Bool(false)),
-        ("seq", Value::Bool(false)),
-        ("src_mac", Value::Mac([2, 0, 0, 0, 0, 1])),
-        ("dst_mac", Value::Mac([2, 0, 0, 0, 0, 2])),
-        ("ttl", Value::Int(64)),
-        ("mtu", Value::Size(1500)),
-        ("other", Value::Word("pass".into())),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            ("mode", Value::Word("encap".into())),
+            ("local", Value::Ip("192.0.2.1".parse().unwrap())),
+            ("remote", Value::Ip("192.0.2.2".parse().unwrap())),
+            ("key", Value::Int(-1)),
+            ("checksum", Value::Bool(false)),
+            ("seq", Value::Bool(false)),
+            ("src_mac", Value::Mac([2, 0, 0, 0, 0, 1])),
+            ("dst_mac", Value::Mac([2, 0, 0, 0, 0, 2])),
+            ("ttl", Value::Int(64)),
+            ("mtu", Value::Size(1500)),
+            ("other", Value::Word("pass".into())),
+        ],
+        items,
+    )
 }
 
 #[test]

@@ -6,9 +6,10 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test vlan`.
 
-mod encap_support;
+mod common;
 
-use encap_support::{allocations, golden, inner_traffic, mangle};
+use common::alloc::allocations;
+use common::encap::{golden, inner_traffic, mangle};
 use etherparse as ep;
 use netfn_core::DropReason;
 use netfn_core::config::{Params, Value};
@@ -184,23 +185,19 @@ fn steady_state_allocates_nothing() {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
-    for (k, v) in [
-        ("action", Value::Word("push".into())),
-        ("vid", Value::Int(100)),
-        ("tpid", Value::Word("dot1q".into())),
-        ("pcp", Value::Int(0)),
-        ("dei", Value::Bool(false)),
-        ("map", Value::List(vec![])),
-        ("untagged", Value::Word("pass".into())),
-        ("unmapped", Value::Word("pass".into())),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            ("action", Value::Word("push".into())),
+            ("vid", Value::Int(100)),
+            ("tpid", Value::Word("dot1q".into())),
+            ("pcp", Value::Int(0)),
+            ("dei", Value::Bool(false)),
+            ("map", Value::List(vec![])),
+            ("untagged", Value::Word("pass".into())),
+            ("unmapped", Value::Word("pass".into())),
+        ],
+        items,
+    )
 }
 
 #[test]

@@ -6,11 +6,12 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test vxlan`.
 
-mod encap_support;
+mod common;
 
 use std::net::IpAddr;
 
-use encap_support::{allocations, golden, inner_traffic, mangle, udp4};
+use common::alloc::allocations;
+use common::encap::{golden, inner_traffic, mangle, udp4};
 use etherparse as ep;
 use netfn_core::DropReason;
 use netfn_core::config::{Params, Value};
@@ -264,25 +265,21 @@ fn steady_state_allocates_nothing() {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
-    for (k, v) in [
-        ("mode", Value::Word("encap".into())),
-        ("vni", Value::List(vec![Value::Int(5001)])),
-        ("local", Value::Ip("192.0.2.1".parse().unwrap())),
-        ("remote", Value::Ip("192.0.2.2".parse().unwrap())),
-        ("src_mac", Value::Mac([2, 0, 0, 0, 0, 1])),
-        ("dst_mac", Value::Mac([2, 0, 0, 0, 0, 2])),
-        ("ttl", Value::Int(64)),
-        ("mtu", Value::Size(1500)),
-        ("port", Value::Int(4789)),
-        ("other", Value::Word("pass".into())),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            ("mode", Value::Word("encap".into())),
+            ("vni", Value::List(vec![Value::Int(5001)])),
+            ("local", Value::Ip("192.0.2.1".parse().unwrap())),
+            ("remote", Value::Ip("192.0.2.2".parse().unwrap())),
+            ("src_mac", Value::Mac([2, 0, 0, 0, 0, 1])),
+            ("dst_mac", Value::Mac([2, 0, 0, 0, 0, 2])),
+            ("ttl", Value::Int(64)),
+            ("mtu", Value::Size(1500)),
+            ("port", Value::Int(4789)),
+            ("other", Value::Word("pass".into())),
+        ],
+        items,
+    )
 }
 
 #[test]
