@@ -6,14 +6,19 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test arp`.
 
+mod common;
+
+use common::alloc::Steady;
+
+use common::params::strs;
+
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
 
 use etherparse as ep;
 use netfn_core::config::{Params, Value};
-use netfn_core::ctx::{EmitBuffer, TimerRequests};
 use netfn_core::testing::Harness;
-use netfn_core::{Batch, Ctx, DropReason, Nf, Pool, PoolConfig};
+use netfn_core::{DropReason, Nf};
 use netfn_nfs::arp::{AddressTable, ArpConfig, ArpResponder};
 use netfn_wire::{ArpOperation, ArpRepr, EtherType, MacAddr, PacketBuilder, PacketTemplate};
 use proptest::prelude::*;
@@ -361,15 +366,7 @@ proptest! {
 #[test]
 fn steady_state_allocates_nothing() {
     let mut nf = responder(false);
-    let pool = Pool::new(PoolConfig {
-        frames: 1024,
-        ..PoolConfig::default()
-    })
-    .unwrap();
-    let mut rng = fastrand::Rng::with_seed(3);
-    let mut emit = EmitBuffer::with_capacity(512);
-    let mut timers = TimerRequests::default();
-    let mut batch = Batch::with_capacity(32);
+    let mut s = Steady::new(1024);
     let mut frames = traffic();
     frames.extend((0..=255u8).map(|i| {
         arp(
@@ -380,36 +377,21 @@ fn steady_state_allocates_nothing() {
             None,
         )
     }));
-    let mut run = |nf: &mut ArpResponder| {
-        for chunk in frames.chunks(32) {
-            for f in chunk {
-                batch.push(pool.alloc_with(f).unwrap()).unwrap();
-            }
-            let mut ctx = Ctx::new(0, &mut rng, &pool, &mut emit, &mut timers);
-            nf.process(0, &mut batch, &mut ctx);
-            batch.clear();
-        }
-    };
-    run(&mut nf);
-    let info = allocation_counter::measure(|| run(&mut nf));
+    s.run(&mut nf, 0, 0, &frames);
+    let info = allocation_counter::measure(|| s.run(&mut nf, 0, 0, &frames));
     assert_eq!(info.count_total, 0, "{info:?}");
 }
 
 fn params(addrs: &[&str], mac: [u8; 6]) -> Params {
-    let mut p = Params::new();
-    p.set(
-        "addrs",
-        Value::List(
-            addrs
-                .iter()
-                .map(|a| Value::Str(a.to_string().into()))
-                .collect(),
-        ),
-    );
-    p.set("mac", Value::Mac(mac));
-    p.set("announce", Value::Bool(false));
-    p.set("router", Value::Bool(true));
-    p
+    common::params::params(
+        [
+            ("addrs", strs(addrs)),
+            ("mac", Value::Mac(mac)),
+            ("announce", Value::Bool(false)),
+            ("router", Value::Bool(true)),
+        ],
+        &[],
+    )
 }
 
 #[test]

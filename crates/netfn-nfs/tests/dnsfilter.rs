@@ -7,15 +7,18 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test dnsfilter`.
 
+mod common;
+
+use common::alloc::Steady;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use etherparse as ep;
 use netfn_core::config::{Params, Value};
-use netfn_core::ctx::{EmitBuffer, TimerRequests};
 use netfn_core::testing::Harness;
-use netfn_core::{Batch, Ctx, DropReason, Nf, Pool, PoolConfig};
+use netfn_core::{DropReason, Nf};
 use netfn_nfs::dnsfilter::{Action, DnsFilter, DnsFilterConfig, LogMode};
 use netfn_wire::{MacAddr, PacketBuilder, TcpFlags};
 use proptest::prelude::*;
@@ -571,15 +574,7 @@ proptest! {
 #[test]
 fn steady_state_allocates_nothing() {
     let mut nf = filter(Action::Sinkhole);
-    let pool = Pool::new(PoolConfig {
-        frames: 1024,
-        ..PoolConfig::default()
-    })
-    .unwrap();
-    let mut rng = fastrand::Rng::with_seed(3);
-    let mut emit = EmitBuffer::with_capacity(512);
-    let mut timers = TimerRequests::default();
-    let mut batch = Batch::with_capacity(32);
+    let mut s = Steady::new(1024);
     let mut frames = traffic();
     frames.extend((0..500u16).map(|i| {
         udp4(
@@ -588,24 +583,14 @@ fn steady_state_allocates_nothing() {
             None,
         )
     }));
-    let mut run = |nf: &mut DnsFilter, now: u64| {
-        for chunk in frames.chunks(32) {
-            for f in chunk {
-                batch.push(pool.alloc_with(f).unwrap()).unwrap();
-            }
-            let mut ctx = Ctx::new(now, &mut rng, &pool, &mut emit, &mut timers);
-            nf.process(0, &mut batch, &mut ctx);
-            batch.clear();
-            emit.drain().for_each(drop);
-        }
-        let mut ctx = Ctx::new(now, &mut rng, &pool, &mut emit, &mut timers);
-        nf.on_timer(&mut ctx);
-        emit.drain().for_each(drop);
+    let run = |s: &mut Steady, nf: &mut DnsFilter, now: u64| {
+        s.run(nf, now, 0, &frames);
+        s.timer(nf, now);
     };
-    run(&mut nf, 0);
+    run(&mut s, &mut nf, 0);
     let info = allocation_counter::measure(|| {
-        run(&mut nf, 1_000);
-        run(&mut nf, 2_000);
+        run(&mut s, &mut nf, 1_000);
+        run(&mut s, &mut nf, 2_000);
     });
     assert_eq!(info.count_total, 0, "{info:?}");
     let mut blocked = 0;
@@ -618,36 +603,25 @@ fn steady_state_allocates_nothing() {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
     let list = |v: Vec<Value>| Value::List(v);
-    for (k, v) in [
-        ("block", list(vec![Value::Str("example.com".into())])),
-        ("allow", list(vec![])),
-        ("blocklist", Value::Str("".into())),
-        ("allowlist", Value::Str("".into())),
-        ("categories", list(vec![])),
-        ("action", Value::Word("nxdomain".into())),
-        ("sinkhole", list(vec![Value::Ip([0, 0, 0, 0].into())])),
-        ("ttl", Value::Duration(Duration::from_secs(60))),
-        ("log", Value::Word("blocked".into())),
-        ("malformed", Value::Word("drop".into())),
-        ("port", Value::Int(53)),
-        ("interval", Value::Duration(Duration::from_secs(1))),
-        ("capacity", Value::Int(64)),
-        ("mtu", Value::Size(1500)),
-        ("collector", Value::Ip([127, 0, 0, 1].into())),
-        ("collector_port", Value::Int(9996)),
-        ("collector_mac", Value::Mac([2, 0, 0, 0, 0, 0xff])),
-        ("exporter", Value::Ip([127, 0, 0, 1].into())),
-        ("exporter_port", Value::Int(9996)),
-        ("exporter_mac", Value::Mac([2, 0, 0, 0, 0, 0xfe])),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            ("block", list(vec![Value::Str("example.com".into())])),
+            ("allow", list(vec![])),
+            ("blocklist", Value::Str("".into())),
+            ("allowlist", Value::Str("".into())),
+            ("categories", list(vec![])),
+            ("action", Value::Word("nxdomain".into())),
+            ("sinkhole", list(vec![Value::Ip([0, 0, 0, 0].into())])),
+            ("ttl", Value::Duration(Duration::from_secs(60))),
+            ("log", Value::Word("blocked".into())),
+            ("malformed", Value::Word("drop".into())),
+            ("port", Value::Int(53)),
+        ]
+        .into_iter()
+        .chain(common::params::export(64, 9996)),
+        items,
+    )
 }
 
 #[test]

@@ -5,6 +5,10 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test maglev`.
 
+mod common;
+
+use common::alloc::Steady;
+
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
@@ -12,9 +16,8 @@ use std::time::Duration;
 
 use etherparse as ep;
 use netfn_core::config::{Params, Value};
-use netfn_core::ctx::{EmitBuffer, TimerRequests};
 use netfn_core::testing::Harness;
-use netfn_core::{Batch, Ctx, DropReason, FlowKey, Nf, Pool, PoolConfig};
+use netfn_core::{DropReason, FlowKey, Nf};
 use netfn_nfs::maglev::{Backend, LookupTable, Maglev, MaglevConfig, Mode};
 use netfn_wire::{Ipv4Packet, MacAddr, PacketBuilder, TcpFlags, UdpPacket};
 use proptest::prelude::*;
@@ -621,29 +624,25 @@ fn non_vip_traffic_can_be_dropped_and_empty_pool_drops_vip_traffic() {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
-    for (k, v) in [
-        (
-            "vip",
-            Value::List(vec![Value::Prefix("10.1.0.0/16".parse().unwrap())]),
-        ),
-        (
-            "backends",
-            Value::List(vec![Value::Str("10.2.0.1 02:00:00:00:02:01".into())]),
-        ),
-        ("mode", Value::Word("dsr".into())),
-        ("table_size", Value::Int(65_537)),
-        ("connections", Value::Int(1024)),
-        ("timeout", Value::Duration(Duration::from_secs(60))),
-        ("other", Value::Word("pass".into())),
-        ("src_mac", Value::Mac([0; 6])),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            (
+                "vip",
+                Value::List(vec![Value::Prefix("10.1.0.0/16".parse().unwrap())]),
+            ),
+            (
+                "backends",
+                Value::List(vec![Value::Str("10.2.0.1 02:00:00:00:02:01".into())]),
+            ),
+            ("mode", Value::Word("dsr".into())),
+            ("table_size", Value::Int(65_537)),
+            ("connections", Value::Int(1024)),
+            ("timeout", Value::Duration(Duration::from_secs(60))),
+            ("other", Value::Word("pass".into())),
+            ("src_mac", Value::Mac([0; 6])),
+        ],
+        items,
+    )
 }
 
 #[test]
@@ -682,15 +681,7 @@ fn config_errors_name_the_parameter() {
 fn steady_state_allocates_nothing() {
     for mode in [Mode::Dsr, Mode::Dnat] {
         let mut nf = Maglev::new(config(mode, 10)).unwrap();
-        let pool = Pool::new(PoolConfig {
-            frames: 1024,
-            ..PoolConfig::default()
-        })
-        .unwrap();
-        let mut rng = fastrand::Rng::with_seed(3);
-        let mut emit = EmitBuffer::with_capacity(512);
-        let mut timers = TimerRequests::default();
-        let mut batch = Batch::with_capacity(32);
+        let mut s = Steady::new(1024);
         let mut frames: Vec<Vec<u8>> = traffic();
         frames.extend((0..4000u16).map(|i| {
             udp4(
@@ -701,20 +692,10 @@ fn steady_state_allocates_nothing() {
                 18,
             )
         }));
-        let mut run = |nf: &mut Maglev, now: u64, frames: &[Vec<u8>]| {
-            for chunk in frames.chunks(32) {
-                for f in chunk {
-                    batch.push(pool.alloc_with(f).unwrap()).unwrap();
-                }
-                let mut ctx = Ctx::new(now, &mut rng, &pool, &mut emit, &mut timers);
-                nf.process(0, &mut batch, &mut ctx);
-                batch.clear();
-            }
-        };
-        run(&mut nf, 0, &frames[..2000]);
+        s.run(&mut nf, 0, 0, &frames[..2000]);
         let info = allocation_counter::measure(|| {
-            run(&mut nf, 1_000, &frames); // 2000 known flows, 2000 new ones
-            run(&mut nf, 200_000_000_000, &frames); // all expired: new again
+            s.run(&mut nf, 1_000, 0, &frames); // 2000 known flows, 2000 new ones
+            s.run(&mut nf, 200_000_000_000, 0, &frames); // all expired: new again
         });
         assert_eq!(info.count_total, 0, "{mode:?}: {info:?}");
         assert!(nf.connections() > 0);

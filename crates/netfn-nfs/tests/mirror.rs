@@ -6,6 +6,10 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test mirror`.
 
+mod common;
+
+use common::alloc::Steady;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -403,43 +407,24 @@ fn steady_state_allocates_nothing() {
         snaplen: 64,
         sample: 2,
     });
-    let pool = Pool::new(PoolConfig {
-        frames: 1024,
-        ..PoolConfig::default()
-    })
-    .unwrap();
-    let mut rng = fastrand::Rng::with_seed(3);
-    let mut emit = EmitBuffer::with_capacity(512);
-    let mut timers = TimerRequests::default();
-    let mut batch = Batch::with_capacity(32);
+    let mut s = Steady::new(1024);
     let frames = traffic();
-    let mut run = |nf: &mut Mirror| {
+    // All of the traffic in one batch, 20 times.
+    assert!(frames.len() <= 32);
+    let run = |s: &mut Steady, nf: &mut Mirror| {
         for _ in 0..20 {
-            for f in &frames {
-                batch.push(pool.alloc_with(f).unwrap()).unwrap();
-            }
-            let mut ctx = Ctx::new(0, &mut rng, &pool, &mut emit, &mut timers);
-            nf.process(0, &mut batch, &mut ctx);
-            batch.clear();
-            emit.drain().for_each(drop);
+            s.run(nf, 0, 0, &frames);
         }
     };
-    run(&mut nf);
-    let info = allocation_counter::measure(|| run(&mut nf));
+    run(&mut s, &mut nf);
+    let info = allocation_counter::measure(|| run(&mut s, &mut nf));
     assert_eq!(info.count_total, 0, "{info:?}");
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
-    for k in ["vlan", "src", "dst", "net", "proto", "port"] {
-        p.set(k, Value::List(vec![]));
-    }
-    p.set("snaplen", Value::Size(0));
-    p.set("sample", Value::Int(1));
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    let empty = ["vlan", "src", "dst", "net", "proto", "port"].map(|k| (k, Value::List(vec![])));
+    let rest = [("snaplen", Value::Size(0)), ("sample", Value::Int(1))];
+    common::params::params(empty.into_iter().chain(rest), items)
 }
 
 #[test]

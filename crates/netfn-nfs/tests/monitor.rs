@@ -6,6 +6,10 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test monitor`.
 
+mod common;
+
+use common::alloc::Steady;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
@@ -13,9 +17,8 @@ use std::time::Duration;
 
 use etherparse as ep;
 use netfn_core::config::{Params, Value};
-use netfn_core::ctx::{EmitBuffer, TimerRequests};
 use netfn_core::testing::{Harness, Output};
-use netfn_core::{Batch, Ctx, FlowKey, Nf, Pool, PoolConfig};
+use netfn_core::{FlowKey, Nf};
 use netfn_nfs::monitor::{Monitor, MonitorConfig, TopBy};
 use netfn_wire::{MacAddr, PacketBuilder, TcpFlags};
 use proptest::prelude::*;
@@ -393,29 +396,18 @@ fn ipv6_collector() {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
-    for (k, v) in [
-        ("flows", Value::Int(1024)),
-        ("idle", Value::Duration(Duration::from_secs(15))),
-        ("active", Value::Duration(Duration::from_secs(60))),
-        ("key", Value::Word("directional".into())),
-        ("top", Value::Int(10)),
-        ("interval", Value::Duration(Duration::from_secs(1))),
-        ("capacity", Value::Int(100)),
-        ("mtu", Value::Size(1500)),
-        ("collector", Value::Ip([127, 0, 0, 1].into())),
-        ("collector_port", Value::Int(9995)),
-        ("collector_mac", Value::Mac([2, 0, 0, 0, 0, 0xff])),
-        ("exporter", Value::Ip([127, 0, 0, 1].into())),
-        ("exporter_port", Value::Int(9995)),
-        ("exporter_mac", Value::Mac([2, 0, 0, 0, 0, 0xfe])),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            ("flows", Value::Int(1024)),
+            ("idle", Value::Duration(Duration::from_secs(15))),
+            ("active", Value::Duration(Duration::from_secs(60))),
+            ("key", Value::Word("directional".into())),
+            ("top", Value::Int(10)),
+        ]
+        .into_iter()
+        .chain(common::params::export(100, 9995)),
+        items,
+    )
 }
 
 #[test]
@@ -473,15 +465,7 @@ fn steady_state_allocates_nothing() {
     cfg.export.capacity = 10_000;
     cfg.symmetric = true;
     let mut nf = Monitor::new(cfg).unwrap();
-    let pool = Pool::new(PoolConfig {
-        frames: 2048,
-        ..PoolConfig::default()
-    })
-    .unwrap();
-    let mut rng = fastrand::Rng::with_seed(3);
-    let mut emit = EmitBuffer::with_capacity(512);
-    let mut timers = TimerRequests::default();
-    let mut batch = Batch::with_capacity(32);
+    let mut s = Steady::new(2048);
     let frames: Vec<Vec<u8>> = (0..3000u16)
         .map(|i| {
             tcp4(
@@ -494,33 +478,18 @@ fn steady_state_allocates_nothing() {
             )
         })
         .collect();
-    let mut datagrams = 0;
-    let mut run = |nf: &mut Monitor, now: u64, frames: &[Vec<u8>], datagrams: &mut usize| {
-        for chunk in frames.chunks(32) {
-            for f in chunk {
-                batch.push(pool.alloc_with(f).unwrap()).unwrap();
-            }
-            let mut ctx = Ctx::new(now, &mut rng, &pool, &mut emit, &mut timers);
-            nf.process(0, &mut batch, &mut ctx);
-            batch.clear();
-            *datagrams += emit.drain().count();
-        }
-        let mut ctx = Ctx::new(
-            now + 20_000_000_000,
-            &mut rng,
-            &pool,
-            &mut emit,
-            &mut timers,
-        );
-        nf.on_timer(&mut ctx);
-        *datagrams += emit.drain().count();
+    // Each run ends with the timer firing 20 s later.
+    let run = |s: &mut Steady, nf: &mut Monitor, now: u64, frames: &[Vec<u8>]| {
+        s.run(nf, now, 0, frames);
+        s.timer(nf, now + 20_000_000_000);
     };
-    run(&mut nf, 0, &frames, &mut datagrams);
+    run(&mut s, &mut nf, 0, &frames);
     let info = allocation_counter::measure(|| {
-        run(&mut nf, 30_000_000_000, &frames, &mut datagrams);
-        run(&mut nf, 60_000_000_000, &frames[..500], &mut datagrams);
+        run(&mut s, &mut nf, 30_000_000_000, &frames);
+        run(&mut s, &mut nf, 60_000_000_000, &frames[..500]);
     });
     assert_eq!(info.count_total, 0, "{info:?}");
+    let datagrams = s.emitted;
     assert!(datagrams > 100, "{datagrams}");
 }
 

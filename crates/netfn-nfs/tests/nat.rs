@@ -8,6 +8,10 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test nat`.
 
+mod common;
+
+use common::alloc::Steady;
+
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -15,9 +19,8 @@ use std::time::Duration;
 
 use etherparse as ep;
 use netfn_core::config::{Params, Value};
-use netfn_core::ctx::{EmitBuffer, TimerRequests};
 use netfn_core::testing::{Harness, Output};
-use netfn_core::{Batch, Ctx, DropReason, Nf, Pool, PoolConfig};
+use netfn_core::{DropReason, Nf};
 use netfn_nfs::nat::{FilteringBehavior, Forward, MappingBehavior, Nat, NatConfig};
 use netfn_wire::{Ipv4Packet, MacAddr, PacketBuilder, TcpFlags, UdpPacket};
 use proptest::prelude::*;
@@ -988,38 +991,34 @@ fn fragments_follow_their_first() {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
-    for (k, v) in [
-        (
-            "public",
-            Value::List(vec![Value::Prefix("203.0.113.1/32".parse().unwrap())]),
-        ),
-        ("ports", Value::Str("1024-65535".into())),
-        (
-            "inside",
-            Value::List(vec![Value::Prefix("10.0.0.0/8".parse().unwrap())]),
-        ),
-        ("mapping", Value::Word("endpoint-independent".into())),
-        ("filtering", Value::Word("address-dependent".into())),
-        ("parity", Value::Bool(false)),
-        (
-            "tcp_established",
-            Value::Duration(Duration::from_secs(7440)),
-        ),
-        ("tcp_transitory", Value::Duration(Duration::from_secs(240))),
-        ("udp", Value::Duration(Duration::from_secs(300))),
-        ("icmp", Value::Duration(Duration::from_secs(60))),
-        ("rfc_timeouts", Value::Bool(true)),
-        ("capacity", Value::Int(1024)),
-        ("forward", Value::List(vec![])),
-        ("other", Value::Word("pass".into())),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            (
+                "public",
+                Value::List(vec![Value::Prefix("203.0.113.1/32".parse().unwrap())]),
+            ),
+            ("ports", Value::Str("1024-65535".into())),
+            (
+                "inside",
+                Value::List(vec![Value::Prefix("10.0.0.0/8".parse().unwrap())]),
+            ),
+            ("mapping", Value::Word("endpoint-independent".into())),
+            ("filtering", Value::Word("address-dependent".into())),
+            ("parity", Value::Bool(false)),
+            (
+                "tcp_established",
+                Value::Duration(Duration::from_secs(7440)),
+            ),
+            ("tcp_transitory", Value::Duration(Duration::from_secs(240))),
+            ("udp", Value::Duration(Duration::from_secs(300))),
+            ("icmp", Value::Duration(Duration::from_secs(60))),
+            ("rfc_timeouts", Value::Bool(true)),
+            ("capacity", Value::Int(1024)),
+            ("forward", Value::List(vec![])),
+            ("other", Value::Word("pass".into())),
+        ],
+        items,
+    )
 }
 
 #[test]
@@ -1081,15 +1080,7 @@ fn config_errors_name_the_parameter() {
 #[test]
 fn steady_state_allocates_nothing() {
     let mut nf = Nat::new(config()).unwrap();
-    let pool = Pool::new(PoolConfig {
-        frames: 1024,
-        ..PoolConfig::default()
-    })
-    .unwrap();
-    let mut rng = fastrand::Rng::with_seed(3);
-    let mut emit = EmitBuffer::with_capacity(512);
-    let mut timers = TimerRequests::default();
-    let mut batch = Batch::with_capacity(32);
+    let mut s = Steady::new(1024);
     let out_flows: Vec<Flow> = (0..4000u16)
         .map(|i| {
             let proto = [UDP, TCP, ICMP][usize::from(i % 3)];
@@ -1108,23 +1099,13 @@ fn steady_state_allocates_nothing() {
         .iter()
         .map(|f| Flow { src: PUBLIC, ..*f }.reversed().packet())
         .collect();
-    let mut run = |nf: &mut Nat, now: u64, input: usize, frames: &[Vec<u8>]| {
-        for chunk in frames.chunks(32) {
-            for f in chunk {
-                batch.push(pool.alloc_with(f).unwrap()).unwrap();
-            }
-            let mut ctx = Ctx::new(now, &mut rng, &pool, &mut emit, &mut timers);
-            nf.process(input, &mut batch, &mut ctx);
-            batch.clear();
-        }
-    };
-    run(&mut nf, 0, 0, &frames[..2000]);
+    s.run(&mut nf, 0, 0, &frames[..2000]);
     let traffic = inside1();
     let info = allocation_counter::measure(|| {
-        run(&mut nf, 1_000, 0, &frames); // 2000 known flows, 2000 new ones
-        run(&mut nf, 2_000, 1, &answers);
-        run(&mut nf, 3_000, 0, &traffic);
-        run(&mut nf, 10_000_000_000_000, 0, &frames); // all expired: new again
+        s.run(&mut nf, 1_000, 0, &frames); // 2000 known flows, 2000 new ones
+        s.run(&mut nf, 2_000, 1, &answers);
+        s.run(&mut nf, 3_000, 0, &traffic);
+        s.run(&mut nf, 10_000_000_000_000, 0, &frames); // all expired: new again
     });
     assert_eq!(info.count_total, 0, "{info:?}");
     assert!(nf.sessions() >= 4000);

@@ -8,6 +8,10 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test sigmatch`.
 
+mod common;
+
+use common::alloc::Steady;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -463,15 +467,7 @@ fn steady_state_allocates_nothing() {
         cfg.window.flows = 256;
         cfg.export.capacity = 100_000;
         let mut nf = Sigmatch::new(cfg).unwrap();
-        let pool = Pool::new(PoolConfig {
-            frames: 1024,
-            ..PoolConfig::default()
-        })
-        .unwrap();
-        let mut rng = fastrand::Rng::with_seed(3);
-        let mut emit = EmitBuffer::with_capacity(512);
-        let mut timers = TimerRequests::default();
-        let mut batch = Batch::with_capacity(32);
+        let mut s = Steady::new(1024);
         let mut frames: Vec<Vec<u8>> = Vec::new();
         for i in 0..1000u16 {
             let port = 10_000 + i;
@@ -481,33 +477,18 @@ fn steady_state_allocates_nothing() {
             frames.push(tcp(CLIENT, port, 80, 20, PSH | TcpFlags::FIN, b"x"));
             frames.push(udp(port, 53, b"\x07example\x03com"));
         }
-        let mut datagrams = 0;
-        let mut run = |nf: &mut Sigmatch, now: u64, frames: &[Vec<u8>], datagrams: &mut usize| {
-            for chunk in frames.chunks(32) {
-                for f in chunk {
-                    batch.push(pool.alloc_with(f).unwrap()).unwrap();
-                }
-                let mut ctx = Ctx::new(now, &mut rng, &pool, &mut emit, &mut timers);
-                nf.process(0, &mut batch, &mut ctx);
-                batch.clear();
-                *datagrams += emit.drain().count();
-            }
-            let mut ctx = Ctx::new(
-                now + 100_000_000_000,
-                &mut rng,
-                &pool,
-                &mut emit,
-                &mut timers,
-            );
-            nf.on_timer(&mut ctx);
-            *datagrams += emit.drain().count();
+        // Each run ends with the timer firing 100 s later.
+        let run = |s: &mut Steady, nf: &mut Sigmatch, now: u64, frames: &[Vec<u8>]| {
+            s.run(nf, now, 0, frames);
+            s.timer(nf, now + 100_000_000_000);
         };
-        run(&mut nf, 0, &frames, &mut datagrams);
+        run(&mut s, &mut nf, 0, &frames);
         let info = allocation_counter::measure(|| {
-            run(&mut nf, 200_000_000_000, &frames, &mut datagrams);
-            run(&mut nf, 400_000_000_000, &frames[..1500], &mut datagrams);
+            run(&mut s, &mut nf, 200_000_000_000, &frames);
+            run(&mut s, &mut nf, 400_000_000_000, &frames[..1500]);
         });
         assert_eq!(info.count_total, 0, "stream {stream}: {info:?}");
+        let datagrams = s.emitted;
         assert!(datagrams > 10, "{datagrams}");
         assert!(nf.hits(1001).unwrap() > 0 || !stream);
         assert_eq!(nf.hits(1002), Some(2300));
@@ -517,36 +498,25 @@ fn steady_state_allocates_nothing() {
 fn params(dir: &std::path::Path, rules: &str, items: &[(&str, Value)]) -> Params {
     let path = dir.join("t.rules");
     std::fs::write(&path, rules).unwrap();
-    let mut p = Params::new();
-    for (k, v) in [
-        (
-            "rules",
-            Value::Str(path.to_string_lossy().into_owned().into()),
-        ),
-        ("stream", Value::Bool(true)),
-        ("flows", Value::Int(64)),
-        ("timeout", Value::Duration(Duration::from_secs(60))),
-        ("reorder", Value::Size(4096)),
-        ("holes", Value::Int(16)),
-        ("depth", Value::Size(1 << 20)),
-        ("overlap", Value::Word("first".into())),
-        ("midstream", Value::Bool(true)),
-        ("interval", Value::Duration(Duration::from_secs(1))),
-        ("capacity", Value::Int(100)),
-        ("mtu", Value::Size(1500)),
-        ("collector", Value::Ip([127, 0, 0, 1].into())),
-        ("collector_port", Value::Int(9996)),
-        ("collector_mac", Value::Mac([2, 0, 0, 0, 0, 0xff])),
-        ("exporter", Value::Ip([127, 0, 0, 1].into())),
-        ("exporter_port", Value::Int(9996)),
-        ("exporter_mac", Value::Mac([2, 0, 0, 0, 0, 0xfe])),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            (
+                "rules",
+                Value::Str(path.to_string_lossy().into_owned().into()),
+            ),
+            ("stream", Value::Bool(true)),
+            ("flows", Value::Int(64)),
+            ("timeout", Value::Duration(Duration::from_secs(60))),
+            ("reorder", Value::Size(4096)),
+            ("holes", Value::Int(16)),
+            ("depth", Value::Size(1 << 20)),
+            ("overlap", Value::Word("first".into())),
+            ("midstream", Value::Bool(true)),
+        ]
+        .into_iter()
+        .chain(common::params::export(100, 9996)),
+        items,
+    )
 }
 
 #[test]
