@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::golden::{Golden, refs};
+
 use common::alloc::Steady;
 
 use common::params::strs;
@@ -131,19 +133,9 @@ fn traffic() -> Vec<Vec<u8>> {
     v
 }
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/arp")
-}
-
-fn compare(path: &std::path::Path, got: &[Vec<u8>], update: bool) {
-    if update {
-        netfn_ports::pcap::write_frames(path, got).unwrap();
-    }
-    let want = netfn_ports::pcap::read_frames(path).unwrap();
-    assert_eq!(got.len(), want.len(), "{}", path.display());
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert_eq!(g, w, "{}: frame {i} differs", path.display());
-    }
+/// The committed captures of this NF's tests.
+fn golden_dir() -> Golden {
+    Golden::new("arp")
 }
 
 /// What the answer to an ARP request must be (RFC 826): checked on the
@@ -224,23 +216,12 @@ fn check_na(na: &[u8], solicitation: &[u8], mac: MacAddr, dad: bool) {
 
 #[test]
 fn golden() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let in_path = golden_dir().join("requests.in.pcap");
-    if update {
-        std::fs::create_dir_all(golden_dir()).unwrap();
-        netfn_ports::pcap::write_frames(&in_path, &traffic()).unwrap();
-    }
-    let input = netfn_ports::pcap::read_frames(&in_path).unwrap();
-    assert_eq!(
-        input,
-        traffic(),
-        "committed input differs from the generator"
-    );
+    let g = golden_dir();
+    let input = g.committed("requests.in.pcap", &traffic());
     let mut h = Harness::new(responder(false));
-    let refs: Vec<&[u8]> = input.iter().map(|f| f.as_slice()).collect();
-    let out = h.process_bytes(0, &refs);
-    compare(&golden_dir().join("pass.out.pcap"), &out.on(0), update);
-    compare(&golden_dir().join("replies.out.pcap"), &out.on(1), update);
+    let out = h.process_bytes(0, &refs(&input));
+    g.compare("pass.out.pcap", &out.on(0));
+    g.compare("replies.out.pcap", &out.on(1));
     assert_eq!(out.drop_reasons(), vec![DropReason::Malformed; 3]);
     let replies = out.on(1);
     assert_eq!(replies.len(), 7);
@@ -430,7 +411,7 @@ fn router_flag_is_set_when_asked() {
 /// advertisements with correct checksums (skipped without tcpdump).
 #[test]
 fn tcpdump_reads_the_replies() {
-    let path = golden_dir().join("replies.out.pcap");
+    let path = golden_dir().path("replies.out.pcap");
     let Ok(out) = std::process::Command::new("tcpdump")
         .args(["-nn", "-vv", "-r"])
         .arg(&path)

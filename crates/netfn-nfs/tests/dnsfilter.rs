@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::golden::{Golden, refs};
+
 use common::alloc::Steady;
 
 use std::net::IpAddr;
@@ -161,55 +163,30 @@ fn filter(action: Action) -> DnsFilter {
     DnsFilter::new(config(action), Some(("blocklist.txt", BLOCKLIST)), None).unwrap()
 }
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/dnsfilter")
+/// The committed captures of this NF's tests.
+fn golden_dir() -> Golden {
+    Golden::new("dnsfilter")
 }
 
 /// Runs the filter over the committed input and compares outputs 0
 /// (passed), 1 (answers) and 2 (log datagrams, sent at stop) with the
 /// committed captures (or writes them). Returns the answers.
 fn golden(name: &str, nf: DnsFilter) -> (Vec<Vec<u8>>, Vec<DropReason>, String) {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let in_path = golden_dir().join("queries.in.pcap");
-    if update {
-        std::fs::create_dir_all(golden_dir()).unwrap();
-        netfn_ports::pcap::write_frames(&in_path, &traffic()).unwrap();
-    }
-    let input = netfn_ports::pcap::read_frames(&in_path).unwrap();
-    assert_eq!(
-        input,
-        traffic(),
-        "committed input differs from the generator"
-    );
+    let g = golden_dir();
+    let input = g.committed("queries.in.pcap", &traffic());
     let mut h = Harness::new(nf);
-    let refs: Vec<&[u8]> = input.iter().map(|f| f.as_slice()).collect();
-    let out = h.process_bytes(0, &refs);
+    let out = h.process_bytes(0, &refs(&input));
     let log = h.stop().on(2);
     let drops = out.drop_reasons();
     for (k, part) in [(0u16, "pass"), (1, "answers")] {
-        compare(
-            &golden_dir().join(format!("{name}.{part}.pcap")),
-            &out.on(k),
-            update,
-        );
+        g.compare(&format!("{name}.{part}.pcap"), &out.on(k));
     }
-    compare(&golden_dir().join(format!("{name}.log.pcap")), &log, update);
+    g.compare(&format!("{name}.log.pcap"), &log);
     let text: String = log
         .iter()
         .map(|d| std::str::from_utf8(&d[42..]).unwrap().to_string())
         .collect();
     (out.on(1), drops, text)
-}
-
-fn compare(path: &std::path::Path, got: &[Vec<u8>], update: bool) {
-    if update {
-        netfn_ports::pcap::write_frames(path, got).unwrap();
-    }
-    let want = netfn_ports::pcap::read_frames(path).unwrap();
-    assert_eq!(got.len(), want.len(), "{}", path.display());
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert_eq!(g, w, "{}: frame {i} differs", path.display());
-    }
 }
 
 /// The naive reference: the longest listed name that equals the query
@@ -479,7 +456,7 @@ fn refused_and_drop_actions() {
 /// NXDOMAIN responses with correct UDP checksums.
 #[test]
 fn tcpdump_reads_the_answers() {
-    let path = golden_dir().join("nxdomain.answers.pcap");
+    let path = golden_dir().path("nxdomain.answers.pcap");
     let Ok(out) = std::process::Command::new("tcpdump")
         .args(["-nn", "-vv", "-r"])
         .arg(&path)

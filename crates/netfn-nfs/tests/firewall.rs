@@ -10,13 +10,14 @@
 
 mod common;
 
+use common::golden::Golden;
+
 use common::alloc::Steady;
 
 use common::params::strs;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use etherparse as ep;
@@ -678,8 +679,9 @@ fn traffic() -> Vec<(Vec<u8>, bool, bool, &'static str)> {
     v
 }
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/firewall")
+/// The committed captures of this NF's tests.
+fn golden_dir() -> Golden {
+    Golden::new("firewall")
 }
 
 fn firewall(stateful: bool) -> Firewall {
@@ -711,19 +713,10 @@ fn ep_check(frame: &[u8]) {
 }
 
 fn golden(name: &str, stateful: bool) {
-    let (in_path, out_path) = (
-        golden_dir().join("in.pcap"),
-        golden_dir().join(format!("{name}.out.pcap")),
-    );
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let g = golden_dir();
     let traffic = traffic();
     let frames: Vec<Vec<u8>> = traffic.iter().map(|t| t.0.clone()).collect();
-    if update {
-        std::fs::create_dir_all(golden_dir()).unwrap();
-        netfn_ports::pcap::write_frames(&in_path, &frames).unwrap();
-    }
-    let input = netfn_ports::pcap::read_frames(&in_path).unwrap();
-    assert_eq!(input, frames, "committed input differs from the generator");
+    g.committed("in.pcap", &frames);
     let mut h = Harness::new(firewall(stateful));
     let mut forwarded = Vec::new();
     for (i, (frame, pass_stateless, pass_stateful, why)) in traffic.iter().enumerate() {
@@ -754,14 +747,7 @@ fn golden(name: &str, stateful: bool) {
         }
         h.advance(Duration::from_millis(1));
     }
-    if update {
-        netfn_ports::pcap::write_frames(&out_path, &forwarded).unwrap();
-    }
-    let expected = netfn_ports::pcap::read_frames(&out_path).unwrap();
-    assert_eq!(
-        forwarded, expected,
-        "{name}: output differs from the committed capture"
-    );
+    g.compare(&format!("{name}.out.pcap"), &forwarded);
     // Statelessly rule 2 decided both SYNs, the three ACKs and the FIN.
     let counters = counters(&h.nf);
     if stateful {

@@ -7,11 +7,12 @@
 
 mod common;
 
+use common::golden::{Golden, refs};
+
 use common::alloc::Steady;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use etherparse as ep;
@@ -146,45 +147,25 @@ fn traffic() -> Vec<Vec<u8>> {
     v
 }
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/maglev")
+/// The committed captures of this NF's tests.
+fn golden_dir() -> Golden {
+    Golden::new("maglev")
 }
 
 /// Runs `nf` over the committed input capture and compares what it
 /// forwards with the committed output capture (or writes both).
 fn golden(name: &str, nf: Maglev) -> Vec<Vec<u8>> {
-    let (in_path, out_path) = (
-        golden_dir().join(format!("{name}.in.pcap")),
-        golden_dir().join(format!("{name}.out.pcap")),
-    );
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    if update {
-        std::fs::create_dir_all(golden_dir()).unwrap();
-        netfn_ports::pcap::write_frames(&in_path, &traffic()).unwrap();
-    }
-    let input = netfn_ports::pcap::read_frames(&in_path).unwrap();
-    assert_eq!(
-        input,
-        traffic(),
-        "committed input differs from the generator"
-    );
+    let g = golden_dir();
+    let input = g.committed(&format!("{name}.in.pcap"), &traffic());
     let mut h = Harness::new(nf);
-    let refs: Vec<&[u8]> = input.iter().map(|f| f.as_slice()).collect();
-    let out = h.process_bytes(0, &refs);
+    let out = h.process_bytes(0, &refs(&input));
     let forwarded = out.on(0);
     assert_eq!(
         out.drop_reasons(),
         vec![DropReason::Malformed],
         "only the truncated packet is dropped"
     );
-    if update {
-        netfn_ports::pcap::write_frames(&out_path, &forwarded).unwrap();
-    }
-    let expected = netfn_ports::pcap::read_frames(&out_path).unwrap();
-    assert_eq!(forwarded.len(), expected.len());
-    for (i, (got, want)) in forwarded.iter().zip(&expected).enumerate() {
-        assert_eq!(got, want, "{name}: frame {i} differs");
-    }
+    g.compare(&format!("{name}.out.pcap"), &forwarded);
     forwarded
 }
 

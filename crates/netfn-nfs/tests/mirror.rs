@@ -8,10 +8,11 @@
 
 mod common;
 
+use common::golden::{Golden, refs};
+
 use common::alloc::Steady;
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 use etherparse as ep;
 use ipnet::IpNet;
@@ -176,36 +177,16 @@ fn model(f: &MirrorFilter, frame: &[u8]) -> bool {
     true
 }
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/mirror")
-}
-
-fn compare(path: &std::path::Path, got: &[Vec<u8>], update: bool) {
-    if update {
-        netfn_ports::pcap::write_frames(path, got).unwrap();
-    }
-    let want = netfn_ports::pcap::read_frames(path).unwrap();
-    assert_eq!(got.len(), want.len(), "{}", path.display());
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert_eq!(g, w, "{}: frame {i} differs", path.display());
-    }
+/// The committed captures of this NF's tests.
+fn golden_dir() -> Golden {
+    Golden::new("mirror")
 }
 
 #[test]
 fn golden() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let in_path = golden_dir().join("traffic.in.pcap");
-    if update {
-        std::fs::create_dir_all(golden_dir()).unwrap();
-        netfn_ports::pcap::write_frames(&in_path, &traffic()).unwrap();
-    }
-    let input = netfn_ports::pcap::read_frames(&in_path).unwrap();
-    assert_eq!(
-        input,
-        traffic(),
-        "committed input differs from the generator"
-    );
-    let refs: Vec<&[u8]> = input.iter().map(|f| f.as_slice()).collect();
+    let g = golden_dir();
+    let input = g.committed("traffic.in.pcap", &traffic());
+    let refs = refs(&input);
     for (name, snaplen, sample) in [("filtered", 64, 1), ("sampled", 0, 3)] {
         let cfg = MirrorConfig {
             filter: if sample == 1 {
@@ -221,11 +202,7 @@ fn golden() {
         assert_eq!(out.on(0), input, "originals pass unchanged");
         assert!(out.dropped.is_empty());
         let copies = out.on(1);
-        compare(
-            &golden_dir().join(format!("{name}.copies.pcap")),
-            &copies,
-            update,
-        );
+        g.compare(&format!("{name}.copies.pcap"), &copies);
         if sample == 1 {
             let want: Vec<Vec<u8>> = input
                 .iter()

@@ -8,11 +8,12 @@
 
 mod common;
 
+use common::golden::Golden;
+
 use common::alloc::Steady;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use etherparse as ep;
@@ -176,30 +177,16 @@ fn find<'a>(lines: &'a [&'a Json], sport: u64) -> Vec<&'a Json> {
 
 #[test]
 fn golden_export() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/monitor");
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let in_paths: Vec<PathBuf> = (0..3)
-        .map(|i| dir.join(format!("step{i}.in.pcap")))
-        .collect();
-    let out_path = dir.join("export.out.pcap");
-    if update {
-        std::fs::create_dir_all(&dir).unwrap();
-        for (path, frames) in in_paths.iter().zip(steps()) {
-            netfn_ports::pcap::write_frames(path, &frames).unwrap();
-        }
-    }
-    let input: Vec<Vec<Vec<u8>>> = in_paths
-        .iter()
-        .map(|p| netfn_ports::pcap::read_frames(p).unwrap())
-        .collect();
-    let input: [Vec<Vec<u8>>; 3] = input.try_into().unwrap();
-    assert_eq!(input, steps(), "committed input differs from the generator");
+    let g = Golden::new("monitor");
+    let mut i = 0;
+    let input = steps().map(|frames| {
+        let committed = g.committed(&format!("step{i}.in.pcap"), &frames);
+        i += 1;
+        committed
+    });
     let mut h = Harness::new(Monitor::new(config()).unwrap());
     let export = run_scenario(&mut h, &input);
-    if update {
-        netfn_ports::pcap::write_frames(&out_path, &export).unwrap();
-    }
-    assert_eq!(export, netfn_ports::pcap::read_frames(&out_path).unwrap());
+    g.compare("export.out.pcap", &export);
 
     // Independent reading of what was exported.
     let all = lines(&export, 9995);

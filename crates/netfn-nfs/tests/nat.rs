@@ -10,11 +10,12 @@
 
 mod common;
 
+use common::golden::Golden;
+
 use common::alloc::Steady;
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use etherparse as ep;
@@ -320,27 +321,14 @@ fn inside2(out1: &[Vec<u8>]) -> Vec<Vec<u8>> {
     ]
 }
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/nat")
-}
-
-fn committed(name: &str, generated: &[Vec<u8>], update: bool) -> Vec<Vec<u8>> {
-    let path = golden_dir().join(name);
-    if update {
-        std::fs::create_dir_all(golden_dir()).unwrap();
-        netfn_ports::pcap::write_frames(&path, generated).unwrap();
-    }
-    let frames = netfn_ports::pcap::read_frames(&path).unwrap();
-    assert_eq!(
-        frames, generated,
-        "{name} differs from what the test builds"
-    );
-    frames
+/// The committed capture `name` of this NF's tests, which must equal
+/// `generated` (written first under `UPDATE_GOLDEN`).
+fn committed(name: &str, generated: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    Golden::new("nat").committed(name, generated)
 }
 
 #[test]
 fn golden_session() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut h = Harness::new(Nat::new(config()).unwrap());
     let mut out0 = Vec::new();
     let mut out1 = Vec::new();
@@ -348,7 +336,7 @@ fn golden_session() {
         out0.extend(out.on(0));
         out1.extend(out.on(1));
     };
-    let in1 = committed("inside1.in.pcap", &inside1(), update);
+    let in1 = committed("inside1.in.pcap", &inside1());
     let o = send(&mut h, 0, &in1);
     assert_eq!(
         o.drop_reasons(),
@@ -356,7 +344,7 @@ fn golden_session() {
     );
     collect(&o, &mut out0, &mut out1);
     let out0_phase1 = out0.clone();
-    let ins = committed("outside.in.pcap", &outside(&out0_phase1), update);
+    let ins = committed("outside.in.pcap", &outside(&out0_phase1));
     let o = send(&mut h, 1, &ins);
     assert_eq!(
         o.drop_reasons(),
@@ -368,13 +356,13 @@ fn golden_session() {
         ]
     );
     collect(&o, &mut out0, &mut out1);
-    let in2 = committed("inside2.in.pcap", &inside2(&out1), update);
+    let in2 = committed("inside2.in.pcap", &inside2(&out1));
     let o = send(&mut h, 0, &in2);
     assert_eq!(o.drop_reasons(), vec![DropReason::NoState]);
     collect(&o, &mut out0, &mut out1);
 
-    let out0 = committed("out0.out.pcap", &out0, update);
-    let out1 = committed("out1.out.pcap", &out1, update);
+    let out0 = committed("out0.out.pcap", &out0);
+    let out1 = committed("out1.out.pcap", &out1);
 
     // The independent check: what a NAT must have done, tuple by tuple,
     // with every checksum recomputed by etherparse.

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::golden::Golden;
+
 use common::alloc::Steady;
 
 use common::params::strs;
@@ -15,7 +17,6 @@ use common::params::strs;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use etherparse as ep;
@@ -455,8 +456,9 @@ fn traffic() -> Vec<(Vec<u8>, &'static str)> {
     v
 }
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/router")
+/// The committed captures of this NF's tests.
+fn golden_dir() -> Golden {
+    Golden::new("router")
 }
 
 type PerFrame = Vec<(Vec<(u16, Vec<u8>)>, Vec<DropReason>)>;
@@ -662,14 +664,8 @@ fn check_case(input: &[u8], what: &str, out: &[(u16, Vec<u8>)], drops: &[DropRea
 fn golden_and_model() {
     let cases = traffic();
     let frames: Vec<Vec<u8>> = cases.iter().map(|(f, _)| f.clone()).collect();
-    let in_path = golden_dir().join("traffic.in.pcap");
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    if update {
-        std::fs::create_dir_all(golden_dir()).unwrap();
-        netfn_ports::pcap::write_frames(&in_path, &frames).unwrap();
-    }
-    let input = netfn_ports::pcap::read_frames(&in_path).unwrap();
-    assert_eq!(input, frames, "committed input differs from the generator");
+    let g = golden_dir();
+    let input = g.committed("traffic.in.pcap", &frames);
     let results = run_each(&input);
     for ((frame, what), (out, drops)) in cases.iter().zip(&results) {
         check_case(frame, what, out, drops);
@@ -684,15 +680,7 @@ fn golden_and_model() {
                     .map(|(_, f)| f.clone())
             })
             .collect();
-        let path = golden_dir().join(format!("out{port}.out.pcap"));
-        if update {
-            netfn_ports::pcap::write_frames(&path, &got).unwrap();
-        }
-        let want = netfn_ports::pcap::read_frames(&path).unwrap();
-        assert_eq!(got.len(), want.len(), "output {port}");
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(g, w, "output {port}: frame {i} differs");
-        }
+        g.compare(&format!("out{port}.out.pcap"), &got);
     }
 }
 

@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::golden::Golden;
+
 use common::alloc::Steady;
 
 use std::collections::{BTreeSet, HashMap};
@@ -196,19 +198,8 @@ fn summary(alerts: &[Json]) -> Vec<(u64, String, u64)> {
 
 #[test]
 fn golden_packet_and_stream_mode() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sigmatch");
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let in_path = dir.join("input.pcap");
-    if update {
-        std::fs::create_dir_all(&dir).unwrap();
-        netfn_ports::pcap::write_frames(&in_path, &scenario()).unwrap();
-    }
-    let input = netfn_ports::pcap::read_frames(&in_path).unwrap();
-    assert_eq!(
-        input,
-        scenario(),
-        "committed input differs from the generator"
-    );
+    let g = Golden::new("sigmatch");
+    let input = g.committed("input.pcap", &scenario());
     let s = |v: &[(u64, &str, u64)]| -> Vec<(u64, String, u64)> {
         v.iter().map(|(a, b, c)| (*a, b.to_string(), *c)).collect()
     };
@@ -239,22 +230,8 @@ fn golden_packet_and_stream_mode() {
             alerts,
             h,
         } = run(stream, &input);
-        let out_path = dir.join(format!("{mode}.out.pcap"));
-        let alerts_path = dir.join(format!("{mode}.alerts.pcap"));
-        if update {
-            netfn_ports::pcap::write_frames(&out_path, &passed).unwrap();
-            netfn_ports::pcap::write_frames(&alerts_path, &alerts).unwrap();
-        }
-        assert_eq!(
-            passed,
-            netfn_ports::pcap::read_frames(&out_path).unwrap(),
-            "{mode}"
-        );
-        assert_eq!(
-            alerts,
-            netfn_ports::pcap::read_frames(&alerts_path).unwrap(),
-            "{mode}"
-        );
+        g.compare(&format!("{mode}.out.pcap"), &passed);
+        g.compare(&format!("{mode}.alerts.pcap"), &alerts);
 
         // Independently: which frames were dropped, why, and that the rest
         // passed unchanged and in order.

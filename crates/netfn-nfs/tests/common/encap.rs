@@ -90,11 +90,11 @@ pub fn golden(
     nf: impl Nf,
 ) -> (Vec<Vec<u8>>, Vec<DropReason>) {
     let g = Golden::new(dir);
-    let committed = g.input(&format!("{name}.in.pcap"), input);
+    let committed = g.committed(&format!("{name}.in.pcap"), input);
     let mut h = Harness::new(nf);
     let out = h.process_bytes(0, &refs(&committed));
     let forwarded = out.on(0);
-    g.output(&format!("{name}.out.pcap"), &forwarded);
+    g.compare(&format!("{name}.out.pcap"), &forwarded);
     (forwarded, out.drop_reasons())
 }
 

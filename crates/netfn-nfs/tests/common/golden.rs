@@ -32,7 +32,7 @@ impl Golden {
 
     /// The committed input capture `file`, which must equal what the test
     /// generates (`UPDATE_GOLDEN` writes `generated` first).
-    pub fn input(&self, file: &str, generated: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    pub fn committed(&self, file: &str, generated: &[Vec<u8>]) -> Vec<Vec<u8>> {
         let path = self.path(file);
         if self.update {
             std::fs::create_dir_all(&self.dir).unwrap();
@@ -48,7 +48,7 @@ impl Golden {
 
     /// Checks `got` against the committed output capture `file`, frame by
     /// frame (`UPDATE_GOLDEN` writes `got` first).
-    pub fn output(&self, file: &str, got: &[Vec<u8>]) {
+    pub fn compare(&self, file: &str, got: &[Vec<u8>]) {
         let path = self.path(file);
         if self.update {
             std::fs::create_dir_all(&self.dir).unwrap();
