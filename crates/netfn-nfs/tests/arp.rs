@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::fuzz;
+
 use common::golden::{Golden, refs};
 
 use common::alloc::Steady;
@@ -303,8 +305,8 @@ proptest! {
     /// or a neighbor advertisement with a valid checksum.
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..100), 1..20),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+        frames in fuzz::frames(100, 20),
+        flips in fuzz::flips(1..6),
     ) {
         let mut h = Harness::new(responder(false));
         let mut all = frames.clone();
@@ -314,15 +316,7 @@ proptest! {
             a[14..14 + f.len().min(46)].copy_from_slice(&f[..f.len().min(46)]);
             all.push(a);
         }
-        for base in traffic() {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-            all.push(base[..flips[0].0 % base.len()].to_vec());
-        }
+        all.extend(fuzz::mangle(traffic(), &[], &flips));
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         let out = h.process_bytes(0, &refs);
         prop_assert_eq!(out.forwarded.len() + out.dropped.len(), all.len());

@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::fuzz;
+
 use common::golden::{Golden, refs};
 
 use common::alloc::Steady;
@@ -509,9 +511,9 @@ proptest! {
     /// answer is a well-formed packet with valid checksums.
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 1..20),
-        payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 1..20),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+        frames in fuzz::frames(120, 20),
+        payloads in fuzz::frames(80, 20),
+        flips in fuzz::flips(1..6),
         action in prop::sample::select(vec![Action::Nxdomain, Action::Sinkhole, Action::Refused]),
     ) {
         let mut h = Harness::new(filter(action));
@@ -524,15 +526,7 @@ proptest! {
             m.truncate(12 + p.len() % 30);
             all.push(udp6(&m, 3));
         }
-        for base in traffic() {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-            all.push(base[..flips[0].0 % base.len()].to_vec());
-        }
+        all.extend(fuzz::mangle(traffic(), &[], &flips));
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         let out = h.process_bytes(0, &refs);
         prop_assert_eq!(out.forwarded.len() + out.dropped.len(), all.len());

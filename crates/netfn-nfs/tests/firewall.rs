@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::fuzz;
+
 use common::golden::Golden;
 
 use common::alloc::Steady;
@@ -866,22 +868,12 @@ proptest! {
     /// dropped with a reason.
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..40),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 40),
+        flips in fuzz::flips(0..8),
         stateful in any::<bool>(),
     ) {
         let mut h = Harness::new(firewall(stateful));
-        let mut all = frames.clone();
-        for (base, ..) in traffic() {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-            let cut = flips.first().map_or(0, |(a, _)| a % base.len());
-            all.push(base[..cut].to_vec());
-        }
+        let all = fuzz::mangle(traffic().into_iter().map(|t| t.0), &frames, &flips);
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         let out = h.process_bytes(0, &refs);
         prop_assert_eq!(out.forwarded.len() + out.dropped.len(), all.len());

@@ -10,7 +10,8 @@
 mod common;
 
 use common::alloc::allocations;
-use common::encap::{golden, inner_traffic, mangle, udp4};
+use common::encap::{golden, inner_traffic, udp4};
+use common::fuzz::{self, mangle};
 use etherparse as ep;
 use netfn_core::DropReason;
 use netfn_core::config::{Params, Value};
@@ -220,8 +221,8 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..40),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 40),
+        flips in fuzz::flips(0..8),
     ) {
         let inner = inner_traffic();
         let refs: Vec<&[u8]> = inner.iter().map(|f| f.as_slice()).collect();

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::fuzz;
+
 use common::golden::{Golden, refs};
 
 use common::alloc::Steady;
@@ -349,21 +351,12 @@ proptest! {
     /// and every copy is a prefix of some input.
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 1..30),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+        frames in fuzz::frames(120, 30),
+        flips in fuzz::flips(1..6),
         snaplen in 0usize..100,
     ) {
         let mut h = Harness::new(Mirror::new(MirrorConfig { filter: golden_filter(), snaplen, sample: 1 }));
-        let mut all = frames.clone();
-        for base in traffic() {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-            all.push(base[..flips[0].0 % base.len()].to_vec());
-        }
+        let all = fuzz::mangle(traffic(), &frames, &flips);
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         let out = h.process_bytes(0, &refs);
         prop_assert!(out.dropped.is_empty());

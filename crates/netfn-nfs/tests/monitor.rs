@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::fuzz;
+
 use common::golden::Golden;
 
 use common::alloc::Steady;
@@ -417,8 +419,8 @@ proptest! {
     /// output 0; whatever is exported parses.
     #[test]
     fn random_bytes_pass_unchanged(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..40),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 40),
+        flips in fuzz::flips(0..8),
         symmetric in any::<bool>(),
     ) {
         let mut cfg = config();
@@ -426,14 +428,7 @@ proptest! {
         cfg.flows = 8;
         let mut h = Harness::new(Monitor::new(cfg).unwrap());
         let mut all = frames.clone();
-        for base in steps().into_iter().flatten() {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-        }
+        all.extend(steps().into_iter().flatten().map(|base| fuzz::flipped(&base, &flips)));
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         let out = h.process_bytes(0, &refs);
         prop_assert_eq!(out.on(0), all);

@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::fuzz;
+
 use common::golden::Golden;
 
 use common::alloc::Steady;
@@ -626,23 +628,13 @@ proptest! {
     /// packet is forwarded or dropped with a reason.
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..30),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 30),
+        flips in fuzz::flips(0..8),
     ) {
         let mut h = Harness::new(Nat::new(config()).unwrap());
         let first = inside1();
         let out = send(&mut h, 0, &first);
-        let mut all = frames.clone();
-        for base in first.iter().chain(&outside(&out.on(0))) {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-            let cut = flips.first().map_or(0, |(a, _)| a % base.len());
-            all.push(base[..cut].to_vec());
-        }
+        let all = fuzz::mangle(first.iter().chain(&outside(&out.on(0))), &frames, &flips);
         for input in [0, 1] {
             let out = send(&mut h, input, &all);
             prop_assert_eq!(out.forwarded.len() + out.dropped.len(), all.len());

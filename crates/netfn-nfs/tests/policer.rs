@@ -13,7 +13,8 @@ mod common;
 use std::time::Duration;
 
 use common::alloc::allocations;
-use common::encap::{golden, mangle, udp4};
+use common::encap::{golden, udp4};
+use common::fuzz::{self, mangle};
 use etherparse as ep;
 use netfn_core::config::{Params, Value};
 use netfn_core::testing::Harness;
@@ -303,8 +304,8 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..40),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 40),
+        flips in fuzz::flips(0..8),
     ) {
         let all = mangle(&golden_input(), &frames, &flips);
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::fuzz;
+
 use common::golden::Golden;
 
 use common::alloc::Steady;
@@ -813,21 +815,11 @@ proptest! {
     /// out is an ICMP error or echo reply the counters account for.
     #[test]
     fn random_bytes_never_panic(
-        frames in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..200), 1..40),
-        flips in prop::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 40),
+        flips in fuzz::flips(0..8),
         input in 0usize..3,
     ) {
-        let mut all = frames.clone();
-        for (base, _) in traffic() {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-            let cut = flips.first().map_or(0, |(a, _)| a % base.len());
-            all.push(base[..cut].to_vec());
-        }
+        let all = fuzz::mangle(traffic().into_iter().map(|t| t.0), &frames, &flips);
         FUZZ.with(|h| {
             let mut h = h.borrow_mut();
             let sent = |h: &Harness<Router>| {

@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::fuzz;
+
 use common::golden::Golden;
 
 use common::alloc::Steady;
@@ -412,20 +414,13 @@ proptest! {
     /// or is dropped as a signature match; whatever is exported parses.
     #[test]
     fn random_bytes(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..30),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 30),
+        flips in fuzz::flips(0..8),
         stream in any::<bool>(),
     ) {
         let mut h = Harness::new(Sigmatch::new(config(stream)).unwrap());
         let mut all = frames.clone();
-        for base in scenario() {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-        }
+        all.extend(scenario().iter().map(|base| fuzz::flipped(base, &flips)));
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         let out = h.process_bytes(0, &refs);
         prop_assert_eq!(out.forwarded.iter().filter(|(k, _)| *k == 0).count() + out.dropped.len(), all.len());

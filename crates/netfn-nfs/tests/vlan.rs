@@ -9,7 +9,8 @@
 mod common;
 
 use common::alloc::allocations;
-use common::encap::{golden, inner_traffic, mangle};
+use common::encap::{golden, inner_traffic};
+use common::fuzz::{self, mangle};
 use etherparse as ep;
 use netfn_core::DropReason;
 use netfn_core::config::{Params, Value};
@@ -156,8 +157,8 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..100), 1..40),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(100, 40),
+        flips in fuzz::flips(0..8),
     ) {
         let all = mangle(&input().into_iter().filter(|f| !f.is_empty()).collect::<Vec<_>>(), &frames, &flips);
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();

@@ -11,7 +11,8 @@ mod common;
 use std::net::IpAddr;
 
 use common::alloc::allocations;
-use common::encap::{golden, inner_traffic, mangle, udp4};
+use common::encap::{golden, inner_traffic, udp4};
+use common::fuzz::{self, mangle};
 use etherparse as ep;
 use netfn_core::DropReason;
 use netfn_core::config::{Params, Value};
@@ -236,8 +237,8 @@ proptest! {
     /// is forwarded or dropped with a reason.
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..40),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 40),
+        flips in fuzz::flips(0..8),
     ) {
         let mut enc = Harness::new(encap4());
         let wrapped = enc.process_bytes(0, &inner_traffic().iter().map(|f| f.as_slice()).collect::<Vec<_>>()).on(0);

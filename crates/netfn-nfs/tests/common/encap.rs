@@ -97,19 +97,3 @@ pub fn golden(
     g.compare(&format!("{name}.out.pcap"), &forwarded);
     (forwarded, out.drop_reasons())
 }
-
-/// Random frames and mangled copies of `base` (bytes flipped, cut short).
-pub fn mangle(base: &[Vec<u8>], frames: &[Vec<u8>], flips: &[(usize, u8)]) -> Vec<Vec<u8>> {
-    let mut all = frames.to_vec();
-    for b in base {
-        let mut f = b.clone();
-        for (at, x) in flips {
-            let i = at % f.len();
-            f[i] ^= x;
-        }
-        all.push(f);
-        let cut = flips.first().map_or(0, |(a, _)| a % b.len());
-        all.push(b[..cut].to_vec());
-    }
-    all
-}
