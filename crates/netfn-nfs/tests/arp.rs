@@ -6,14 +6,23 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test arp`.
 
+mod common;
+
+use common::fuzz;
+
+use common::golden::{Golden, refs};
+
+use common::alloc::Steady;
+
+use common::params::strs;
+
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
 
 use etherparse as ep;
 use netfn_core::config::{Params, Value};
-use netfn_core::ctx::{EmitBuffer, TimerRequests};
 use netfn_core::testing::Harness;
-use netfn_core::{Batch, Ctx, DropReason, Nf, Pool, PoolConfig};
+use netfn_core::{DropReason, Nf};
 use netfn_nfs::arp::{AddressTable, ArpConfig, ArpResponder};
 use netfn_wire::{ArpOperation, ArpRepr, EtherType, MacAddr, PacketBuilder, PacketTemplate};
 use proptest::prelude::*;
@@ -126,19 +135,9 @@ fn traffic() -> Vec<Vec<u8>> {
     v
 }
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/arp")
-}
-
-fn compare(path: &std::path::Path, got: &[Vec<u8>], update: bool) {
-    if update {
-        netfn_ports::pcap::write_frames(path, got).unwrap();
-    }
-    let want = netfn_ports::pcap::read_frames(path).unwrap();
-    assert_eq!(got.len(), want.len(), "{}", path.display());
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert_eq!(g, w, "{}: frame {i} differs", path.display());
-    }
+/// The committed captures of this NF's tests.
+fn golden_dir() -> Golden {
+    Golden::new("arp")
 }
 
 /// What the answer to an ARP request must be (RFC 826): checked on the
@@ -219,23 +218,12 @@ fn check_na(na: &[u8], solicitation: &[u8], mac: MacAddr, dad: bool) {
 
 #[test]
 fn golden() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let in_path = golden_dir().join("requests.in.pcap");
-    if update {
-        std::fs::create_dir_all(golden_dir()).unwrap();
-        netfn_ports::pcap::write_frames(&in_path, &traffic()).unwrap();
-    }
-    let input = netfn_ports::pcap::read_frames(&in_path).unwrap();
-    assert_eq!(
-        input,
-        traffic(),
-        "committed input differs from the generator"
-    );
+    let g = golden_dir();
+    let input = g.committed("requests.in.pcap", &traffic());
     let mut h = Harness::new(responder(false));
-    let refs: Vec<&[u8]> = input.iter().map(|f| f.as_slice()).collect();
-    let out = h.process_bytes(0, &refs);
-    compare(&golden_dir().join("pass.out.pcap"), &out.on(0), update);
-    compare(&golden_dir().join("replies.out.pcap"), &out.on(1), update);
+    let out = h.process_bytes(0, &refs(&input));
+    g.compare("pass.out.pcap", &out.on(0));
+    g.compare("replies.out.pcap", &out.on(1));
     assert_eq!(out.drop_reasons(), vec![DropReason::Malformed; 3]);
     let replies = out.on(1);
     assert_eq!(replies.len(), 7);
@@ -317,8 +305,8 @@ proptest! {
     /// or a neighbor advertisement with a valid checksum.
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..100), 1..20),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+        frames in fuzz::frames(100, 20),
+        flips in fuzz::flips(1..6),
     ) {
         let mut h = Harness::new(responder(false));
         let mut all = frames.clone();
@@ -328,15 +316,7 @@ proptest! {
             a[14..14 + f.len().min(46)].copy_from_slice(&f[..f.len().min(46)]);
             all.push(a);
         }
-        for base in traffic() {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-            all.push(base[..flips[0].0 % base.len()].to_vec());
-        }
+        all.extend(fuzz::mangle(traffic(), &[], &flips));
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         let out = h.process_bytes(0, &refs);
         prop_assert_eq!(out.forwarded.len() + out.dropped.len(), all.len());
@@ -361,15 +341,7 @@ proptest! {
 #[test]
 fn steady_state_allocates_nothing() {
     let mut nf = responder(false);
-    let pool = Pool::new(PoolConfig {
-        frames: 1024,
-        ..PoolConfig::default()
-    })
-    .unwrap();
-    let mut rng = fastrand::Rng::with_seed(3);
-    let mut emit = EmitBuffer::with_capacity(512);
-    let mut timers = TimerRequests::default();
-    let mut batch = Batch::with_capacity(32);
+    let mut s = Steady::new(1024);
     let mut frames = traffic();
     frames.extend((0..=255u8).map(|i| {
         arp(
@@ -380,36 +352,21 @@ fn steady_state_allocates_nothing() {
             None,
         )
     }));
-    let mut run = |nf: &mut ArpResponder| {
-        for chunk in frames.chunks(32) {
-            for f in chunk {
-                batch.push(pool.alloc_with(f).unwrap()).unwrap();
-            }
-            let mut ctx = Ctx::new(0, &mut rng, &pool, &mut emit, &mut timers);
-            nf.process(0, &mut batch, &mut ctx);
-            batch.clear();
-        }
-    };
-    run(&mut nf);
-    let info = allocation_counter::measure(|| run(&mut nf));
+    s.run(&mut nf, 0, 0, &frames);
+    let info = allocation_counter::measure(|| s.run(&mut nf, 0, 0, &frames));
     assert_eq!(info.count_total, 0, "{info:?}");
 }
 
 fn params(addrs: &[&str], mac: [u8; 6]) -> Params {
-    let mut p = Params::new();
-    p.set(
-        "addrs",
-        Value::List(
-            addrs
-                .iter()
-                .map(|a| Value::Str(a.to_string().into()))
-                .collect(),
-        ),
-    );
-    p.set("mac", Value::Mac(mac));
-    p.set("announce", Value::Bool(false));
-    p.set("router", Value::Bool(true));
-    p
+    common::params::params(
+        [
+            ("addrs", strs(addrs)),
+            ("mac", Value::Mac(mac)),
+            ("announce", Value::Bool(false)),
+            ("router", Value::Bool(true)),
+        ],
+        &[],
+    )
 }
 
 #[test]
@@ -448,7 +405,7 @@ fn router_flag_is_set_when_asked() {
 /// advertisements with correct checksums (skipped without tcpdump).
 #[test]
 fn tcpdump_reads_the_replies() {
-    let path = golden_dir().join("replies.out.pcap");
+    let path = golden_dir().path("replies.out.pcap");
     let Ok(out) = std::process::Command::new("tcpdump")
         .args(["-nn", "-vv", "-r"])
         .arg(&path)

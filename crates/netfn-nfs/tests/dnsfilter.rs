@@ -7,15 +7,22 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test dnsfilter`.
 
+mod common;
+
+use common::fuzz;
+
+use common::golden::{Golden, refs};
+
+use common::alloc::Steady;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use etherparse as ep;
 use netfn_core::config::{Params, Value};
-use netfn_core::ctx::{EmitBuffer, TimerRequests};
 use netfn_core::testing::Harness;
-use netfn_core::{Batch, Ctx, DropReason, Nf, Pool, PoolConfig};
+use netfn_core::{DropReason, Nf};
 use netfn_nfs::dnsfilter::{Action, DnsFilter, DnsFilterConfig, LogMode};
 use netfn_wire::{MacAddr, PacketBuilder, TcpFlags};
 use proptest::prelude::*;
@@ -158,55 +165,30 @@ fn filter(action: Action) -> DnsFilter {
     DnsFilter::new(config(action), Some(("blocklist.txt", BLOCKLIST)), None).unwrap()
 }
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/dnsfilter")
+/// The committed captures of this NF's tests.
+fn golden_dir() -> Golden {
+    Golden::new("dnsfilter")
 }
 
 /// Runs the filter over the committed input and compares outputs 0
 /// (passed), 1 (answers) and 2 (log datagrams, sent at stop) with the
 /// committed captures (or writes them). Returns the answers.
 fn golden(name: &str, nf: DnsFilter) -> (Vec<Vec<u8>>, Vec<DropReason>, String) {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let in_path = golden_dir().join("queries.in.pcap");
-    if update {
-        std::fs::create_dir_all(golden_dir()).unwrap();
-        netfn_ports::pcap::write_frames(&in_path, &traffic()).unwrap();
-    }
-    let input = netfn_ports::pcap::read_frames(&in_path).unwrap();
-    assert_eq!(
-        input,
-        traffic(),
-        "committed input differs from the generator"
-    );
+    let g = golden_dir();
+    let input = g.committed("queries.in.pcap", &traffic());
     let mut h = Harness::new(nf);
-    let refs: Vec<&[u8]> = input.iter().map(|f| f.as_slice()).collect();
-    let out = h.process_bytes(0, &refs);
+    let out = h.process_bytes(0, &refs(&input));
     let log = h.stop().on(2);
     let drops = out.drop_reasons();
     for (k, part) in [(0u16, "pass"), (1, "answers")] {
-        compare(
-            &golden_dir().join(format!("{name}.{part}.pcap")),
-            &out.on(k),
-            update,
-        );
+        g.compare(&format!("{name}.{part}.pcap"), &out.on(k));
     }
-    compare(&golden_dir().join(format!("{name}.log.pcap")), &log, update);
+    g.compare(&format!("{name}.log.pcap"), &log);
     let text: String = log
         .iter()
         .map(|d| std::str::from_utf8(&d[42..]).unwrap().to_string())
         .collect();
     (out.on(1), drops, text)
-}
-
-fn compare(path: &std::path::Path, got: &[Vec<u8>], update: bool) {
-    if update {
-        netfn_ports::pcap::write_frames(path, got).unwrap();
-    }
-    let want = netfn_ports::pcap::read_frames(path).unwrap();
-    assert_eq!(got.len(), want.len(), "{}", path.display());
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert_eq!(g, w, "{}: frame {i} differs", path.display());
-    }
 }
 
 /// The naive reference: the longest listed name that equals the query
@@ -476,7 +458,7 @@ fn refused_and_drop_actions() {
 /// NXDOMAIN responses with correct UDP checksums.
 #[test]
 fn tcpdump_reads_the_answers() {
-    let path = golden_dir().join("nxdomain.answers.pcap");
+    let path = golden_dir().path("nxdomain.answers.pcap");
     let Ok(out) = std::process::Command::new("tcpdump")
         .args(["-nn", "-vv", "-r"])
         .arg(&path)
@@ -529,9 +511,9 @@ proptest! {
     /// answer is a well-formed packet with valid checksums.
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 1..20),
-        payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 1..20),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+        frames in fuzz::frames(120, 20),
+        payloads in fuzz::frames(80, 20),
+        flips in fuzz::flips(1..6),
         action in prop::sample::select(vec![Action::Nxdomain, Action::Sinkhole, Action::Refused]),
     ) {
         let mut h = Harness::new(filter(action));
@@ -544,15 +526,7 @@ proptest! {
             m.truncate(12 + p.len() % 30);
             all.push(udp6(&m, 3));
         }
-        for base in traffic() {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-            all.push(base[..flips[0].0 % base.len()].to_vec());
-        }
+        all.extend(fuzz::mangle(traffic(), &[], &flips));
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         let out = h.process_bytes(0, &refs);
         prop_assert_eq!(out.forwarded.len() + out.dropped.len(), all.len());
@@ -571,15 +545,7 @@ proptest! {
 #[test]
 fn steady_state_allocates_nothing() {
     let mut nf = filter(Action::Sinkhole);
-    let pool = Pool::new(PoolConfig {
-        frames: 1024,
-        ..PoolConfig::default()
-    })
-    .unwrap();
-    let mut rng = fastrand::Rng::with_seed(3);
-    let mut emit = EmitBuffer::with_capacity(512);
-    let mut timers = TimerRequests::default();
-    let mut batch = Batch::with_capacity(32);
+    let mut s = Steady::new(1024);
     let mut frames = traffic();
     frames.extend((0..500u16).map(|i| {
         udp4(
@@ -588,24 +554,14 @@ fn steady_state_allocates_nothing() {
             None,
         )
     }));
-    let mut run = |nf: &mut DnsFilter, now: u64| {
-        for chunk in frames.chunks(32) {
-            for f in chunk {
-                batch.push(pool.alloc_with(f).unwrap()).unwrap();
-            }
-            let mut ctx = Ctx::new(now, &mut rng, &pool, &mut emit, &mut timers);
-            nf.process(0, &mut batch, &mut ctx);
-            batch.clear();
-            emit.drain().for_each(drop);
-        }
-        let mut ctx = Ctx::new(now, &mut rng, &pool, &mut emit, &mut timers);
-        nf.on_timer(&mut ctx);
-        emit.drain().for_each(drop);
+    let run = |s: &mut Steady, nf: &mut DnsFilter, now: u64| {
+        s.run(nf, now, 0, &frames);
+        s.timer(nf, now);
     };
-    run(&mut nf, 0);
+    run(&mut s, &mut nf, 0);
     let info = allocation_counter::measure(|| {
-        run(&mut nf, 1_000);
-        run(&mut nf, 2_000);
+        run(&mut s, &mut nf, 1_000);
+        run(&mut s, &mut nf, 2_000);
     });
     assert_eq!(info.count_total, 0, "{info:?}");
     let mut blocked = 0;
@@ -618,36 +574,25 @@ fn steady_state_allocates_nothing() {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
     let list = |v: Vec<Value>| Value::List(v);
-    for (k, v) in [
-        ("block", list(vec![Value::Str("example.com".into())])),
-        ("allow", list(vec![])),
-        ("blocklist", Value::Str("".into())),
-        ("allowlist", Value::Str("".into())),
-        ("categories", list(vec![])),
-        ("action", Value::Word("nxdomain".into())),
-        ("sinkhole", list(vec![Value::Ip([0, 0, 0, 0].into())])),
-        ("ttl", Value::Duration(Duration::from_secs(60))),
-        ("log", Value::Word("blocked".into())),
-        ("malformed", Value::Word("drop".into())),
-        ("port", Value::Int(53)),
-        ("interval", Value::Duration(Duration::from_secs(1))),
-        ("capacity", Value::Int(64)),
-        ("mtu", Value::Size(1500)),
-        ("collector", Value::Ip([127, 0, 0, 1].into())),
-        ("collector_port", Value::Int(9996)),
-        ("collector_mac", Value::Mac([2, 0, 0, 0, 0, 0xff])),
-        ("exporter", Value::Ip([127, 0, 0, 1].into())),
-        ("exporter_port", Value::Int(9996)),
-        ("exporter_mac", Value::Mac([2, 0, 0, 0, 0, 0xfe])),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            ("block", list(vec![Value::Str("example.com".into())])),
+            ("allow", list(vec![])),
+            ("blocklist", Value::Str("".into())),
+            ("allowlist", Value::Str("".into())),
+            ("categories", list(vec![])),
+            ("action", Value::Word("nxdomain".into())),
+            ("sinkhole", list(vec![Value::Ip([0, 0, 0, 0].into())])),
+            ("ttl", Value::Duration(Duration::from_secs(60))),
+            ("log", Value::Word("blocked".into())),
+            ("malformed", Value::Word("drop".into())),
+            ("port", Value::Int(53)),
+        ]
+        .into_iter()
+        .chain(common::params::export(64, 9996)),
+        items,
+    )
 }
 
 #[test]

@@ -8,16 +8,24 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test firewall`.
 
+mod common;
+
+use common::fuzz;
+
+use common::golden::Golden;
+
+use common::alloc::Steady;
+
+use common::params::strs;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use etherparse as ep;
 use netfn_core::config::{Params, Value};
-use netfn_core::ctx::{EmitBuffer, TimerRequests};
 use netfn_core::testing::Harness;
-use netfn_core::{Batch, Ctx, DropReason, Nf, Pool, PoolConfig};
+use netfn_core::{DropReason, Nf};
 use netfn_nfs::firewall::classifier::Classifier;
 use netfn_nfs::firewall::conntrack::Timeouts;
 use netfn_nfs::firewall::rules::{self, Action, Fields, addr_bits};
@@ -673,8 +681,9 @@ fn traffic() -> Vec<(Vec<u8>, bool, bool, &'static str)> {
     v
 }
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/firewall")
+/// The committed captures of this NF's tests.
+fn golden_dir() -> Golden {
+    Golden::new("firewall")
 }
 
 fn firewall(stateful: bool) -> Firewall {
@@ -706,19 +715,10 @@ fn ep_check(frame: &[u8]) {
 }
 
 fn golden(name: &str, stateful: bool) {
-    let (in_path, out_path) = (
-        golden_dir().join("in.pcap"),
-        golden_dir().join(format!("{name}.out.pcap")),
-    );
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let g = golden_dir();
     let traffic = traffic();
     let frames: Vec<Vec<u8>> = traffic.iter().map(|t| t.0.clone()).collect();
-    if update {
-        std::fs::create_dir_all(golden_dir()).unwrap();
-        netfn_ports::pcap::write_frames(&in_path, &frames).unwrap();
-    }
-    let input = netfn_ports::pcap::read_frames(&in_path).unwrap();
-    assert_eq!(input, frames, "committed input differs from the generator");
+    g.committed("in.pcap", &frames);
     let mut h = Harness::new(firewall(stateful));
     let mut forwarded = Vec::new();
     for (i, (frame, pass_stateless, pass_stateful, why)) in traffic.iter().enumerate() {
@@ -749,14 +749,7 @@ fn golden(name: &str, stateful: bool) {
         }
         h.advance(Duration::from_millis(1));
     }
-    if update {
-        netfn_ports::pcap::write_frames(&out_path, &forwarded).unwrap();
-    }
-    let expected = netfn_ports::pcap::read_frames(&out_path).unwrap();
-    assert_eq!(
-        forwarded, expected,
-        "{name}: output differs from the committed capture"
-    );
+    g.compare(&format!("{name}.out.pcap"), &forwarded);
     // Statelessly rule 2 decided both SYNs, the three ACKs and the FIN.
     let counters = counters(&h.nf);
     if stateful {
@@ -875,22 +868,12 @@ proptest! {
     /// dropped with a reason.
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..40),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 40),
+        flips in fuzz::flips(0..8),
         stateful in any::<bool>(),
     ) {
         let mut h = Harness::new(firewall(stateful));
-        let mut all = frames.clone();
-        for (base, ..) in traffic() {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-            let cut = flips.first().map_or(0, |(a, _)| a % base.len());
-            all.push(base[..cut].to_vec());
-        }
+        let all = fuzz::mangle(traffic().into_iter().map(|t| t.0), &frames, &flips);
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         let out = h.process_bytes(0, &refs);
         prop_assert_eq!(out.forwarded.len() + out.dropped.len(), all.len());
@@ -898,38 +881,25 @@ proptest! {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
-    for (k, v) in [
-        ("rules", Value::List(vec![])),
-        ("rule", Value::List(vec![])),
-        ("default", Value::Word("deny".into())),
-        ("stateful", Value::Bool(false)),
-        ("connections", Value::Int(1024)),
-        ("tcp_loose", Value::Bool(false)),
-        (
-            "tcp_established",
-            Value::Duration(Duration::from_secs(7200)),
-        ),
-        ("udp_unreplied", Value::Duration(Duration::from_secs(30))),
-        ("udp_timeout", Value::Duration(Duration::from_secs(120))),
-        ("icmp_timeout", Value::Duration(Duration::from_secs(30))),
-        ("other_timeout", Value::Duration(Duration::from_secs(600))),
-        ("non_ip", Value::Word("pass".into())),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
-}
-
-fn strs(items: &[&str]) -> Value {
-    Value::List(
-        items
-            .iter()
-            .map(|s| Value::Str(s.to_string().into()))
-            .collect(),
+    common::params::params(
+        [
+            ("rules", Value::List(vec![])),
+            ("rule", Value::List(vec![])),
+            ("default", Value::Word("deny".into())),
+            ("stateful", Value::Bool(false)),
+            ("connections", Value::Int(1024)),
+            ("tcp_loose", Value::Bool(false)),
+            (
+                "tcp_established",
+                Value::Duration(Duration::from_secs(7200)),
+            ),
+            ("udp_unreplied", Value::Duration(Duration::from_secs(30))),
+            ("udp_timeout", Value::Duration(Duration::from_secs(120))),
+            ("icmp_timeout", Value::Duration(Duration::from_secs(30))),
+            ("other_timeout", Value::Duration(Duration::from_secs(600))),
+            ("non_ip", Value::Word("pass".into())),
+        ],
+        items,
     )
 }
 
@@ -999,34 +969,16 @@ fn config_errors_name_file_line_column_and_what_was_expected() {
 fn steady_state_allocates_nothing() {
     for stateful in [false, true] {
         let mut nf = firewall(stateful);
-        let pool = Pool::new(PoolConfig {
-            frames: 1024,
-            ..PoolConfig::default()
-        })
-        .unwrap();
-        let mut rng = fastrand::Rng::with_seed(3);
-        let mut emit = EmitBuffer::with_capacity(512);
-        let mut timers = TimerRequests::default();
-        let mut batch = Batch::with_capacity(32);
+        let mut s = Steady::new(1024);
         let mut frames: Vec<Vec<u8>> = traffic().into_iter().map(|t| t.0).collect();
         frames.extend(
             (0..3000u16).map(|i| udp([10, 0, (i >> 8) as u8, i as u8], 1024 + i, SERVER, 53)),
         );
         frames.extend((0..1000u16).map(|i| tcp([10, 0, 9, i as u8], 2000 + i, SERVER, 80, syn())));
-        let mut run = |nf: &mut Firewall, now: u64, frames: &[Vec<u8>]| {
-            for chunk in frames.chunks(32) {
-                for f in chunk {
-                    batch.push(pool.alloc_with(f).unwrap()).unwrap();
-                }
-                let mut ctx = Ctx::new(now, &mut rng, &pool, &mut emit, &mut timers);
-                nf.process(0, &mut batch, &mut ctx);
-                batch.clear();
-            }
-        };
-        run(&mut nf, 0, &frames[..2000]);
+        s.run(&mut nf, 0, 0, &frames[..2000]);
         let info = allocation_counter::measure(|| {
-            run(&mut nf, 1_000, &frames);
-            run(&mut nf, 600_000_000_000, &frames); // all expired: new again
+            s.run(&mut nf, 1_000, 0, &frames);
+            s.run(&mut nf, 600_000_000_000, 0, &frames); // all expired: new again
         });
         assert_eq!(info.count_total, 0, "stateful {stateful}: {info:?}");
         assert_eq!(nf.connections() > 0, stateful);

@@ -7,9 +7,11 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test gre`.
 
-mod encap_support;
+mod common;
 
-use encap_support::{allocations, golden, inner_traffic, mangle, udp4};
+use common::alloc::allocations;
+use common::encap::{golden, inner_traffic, udp4};
+use common::fuzz::{self, mangle};
 use etherparse as ep;
 use netfn_core::DropReason;
 use netfn_core::config::{Params, Value};
@@ -219,8 +221,8 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..40),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 40),
+        flips in fuzz::flips(0..8),
     ) {
         let inner = inner_traffic();
         let refs: Vec<&[u8]> = inner.iter().map(|f| f.as_slice()).collect();
@@ -246,26 +248,22 @@ fn steady_state_allocates_nothing() {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
-    for (k, v) in [
-        ("mode", Value::Word("encap".into())),
-        ("local", Value::Ip("192.0.2.1".parse().unwrap())),
-        ("remote", Value::Ip("192.0.2.2".parse().unwrap())),
-        ("key", Value::Int(-1)),
-        ("checksum", Value::Bool(false)),
-        ("seq", Value::Bool(false)),
-        ("src_mac", Value::Mac([2, 0, 0, 0, 0, 1])),
-        ("dst_mac", Value::Mac([2, 0, 0, 0, 0, 2])),
-        ("ttl", Value::Int(64)),
-        ("mtu", Value::Size(1500)),
-        ("other", Value::Word("pass".into())),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            ("mode", Value::Word("encap".into())),
+            ("local", Value::Ip("192.0.2.1".parse().unwrap())),
+            ("remote", Value::Ip("192.0.2.2".parse().unwrap())),
+            ("key", Value::Int(-1)),
+            ("checksum", Value::Bool(false)),
+            ("seq", Value::Bool(false)),
+            ("src_mac", Value::Mac([2, 0, 0, 0, 0, 1])),
+            ("dst_mac", Value::Mac([2, 0, 0, 0, 0, 2])),
+            ("ttl", Value::Int(64)),
+            ("mtu", Value::Size(1500)),
+            ("other", Value::Word("pass".into())),
+        ],
+        items,
+    )
 }
 
 #[test]

@@ -5,16 +5,22 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test maglev`.
 
+mod common;
+
+use common::fuzz;
+
+use common::golden::{Golden, refs};
+
+use common::alloc::Steady;
+
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use etherparse as ep;
 use netfn_core::config::{Params, Value};
-use netfn_core::ctx::{EmitBuffer, TimerRequests};
 use netfn_core::testing::Harness;
-use netfn_core::{Batch, Ctx, DropReason, FlowKey, Nf, Pool, PoolConfig};
+use netfn_core::{DropReason, FlowKey, Nf};
 use netfn_nfs::maglev::{Backend, LookupTable, Maglev, MaglevConfig, Mode};
 use netfn_wire::{Ipv4Packet, MacAddr, PacketBuilder, TcpFlags, UdpPacket};
 use proptest::prelude::*;
@@ -143,45 +149,25 @@ fn traffic() -> Vec<Vec<u8>> {
     v
 }
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/maglev")
+/// The committed captures of this NF's tests.
+fn golden_dir() -> Golden {
+    Golden::new("maglev")
 }
 
 /// Runs `nf` over the committed input capture and compares what it
 /// forwards with the committed output capture (or writes both).
 fn golden(name: &str, nf: Maglev) -> Vec<Vec<u8>> {
-    let (in_path, out_path) = (
-        golden_dir().join(format!("{name}.in.pcap")),
-        golden_dir().join(format!("{name}.out.pcap")),
-    );
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    if update {
-        std::fs::create_dir_all(golden_dir()).unwrap();
-        netfn_ports::pcap::write_frames(&in_path, &traffic()).unwrap();
-    }
-    let input = netfn_ports::pcap::read_frames(&in_path).unwrap();
-    assert_eq!(
-        input,
-        traffic(),
-        "committed input differs from the generator"
-    );
+    let g = golden_dir();
+    let input = g.committed(&format!("{name}.in.pcap"), &traffic());
     let mut h = Harness::new(nf);
-    let refs: Vec<&[u8]> = input.iter().map(|f| f.as_slice()).collect();
-    let out = h.process_bytes(0, &refs);
+    let out = h.process_bytes(0, &refs(&input));
     let forwarded = out.on(0);
     assert_eq!(
         out.drop_reasons(),
         vec![DropReason::Malformed],
         "only the truncated packet is dropped"
     );
-    if update {
-        netfn_ports::pcap::write_frames(&out_path, &forwarded).unwrap();
-    }
-    let expected = netfn_ports::pcap::read_frames(&out_path).unwrap();
-    assert_eq!(forwarded.len(), expected.len());
-    for (i, (got, want)) in forwarded.iter().zip(&expected).enumerate() {
-        assert_eq!(got, want, "{name}: frame {i} differs");
-    }
+    g.compare(&format!("{name}.out.pcap"), &forwarded);
     forwarded
 }
 
@@ -474,23 +460,13 @@ proptest! {
     /// forwarded or dropped with a reason.
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..40),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 40),
+        flips in fuzz::flips(0..8),
         dnat in any::<bool>(),
     ) {
         let mode = if dnat { Mode::Dnat } else { Mode::Dsr };
         let mut h = Harness::new(Maglev::new(config(mode, 4)).unwrap());
-        let mut all = frames.clone();
-        for base in traffic() {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-            let cut = flips.first().map_or(0, |(a, _)| a % base.len());
-            all.push(base[..cut].to_vec());
-        }
+        let all = fuzz::mangle(traffic(), &frames, &flips);
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         let out = h.process_bytes(0, &refs);
         prop_assert_eq!(out.forwarded.len() + out.dropped.len(), all.len());
@@ -621,29 +597,25 @@ fn non_vip_traffic_can_be_dropped_and_empty_pool_drops_vip_traffic() {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
-    for (k, v) in [
-        (
-            "vip",
-            Value::List(vec![Value::Prefix("10.1.0.0/16".parse().unwrap())]),
-        ),
-        (
-            "backends",
-            Value::List(vec![Value::Str("10.2.0.1 02:00:00:00:02:01".into())]),
-        ),
-        ("mode", Value::Word("dsr".into())),
-        ("table_size", Value::Int(65_537)),
-        ("connections", Value::Int(1024)),
-        ("timeout", Value::Duration(Duration::from_secs(60))),
-        ("other", Value::Word("pass".into())),
-        ("src_mac", Value::Mac([0; 6])),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            (
+                "vip",
+                Value::List(vec![Value::Prefix("10.1.0.0/16".parse().unwrap())]),
+            ),
+            (
+                "backends",
+                Value::List(vec![Value::Str("10.2.0.1 02:00:00:00:02:01".into())]),
+            ),
+            ("mode", Value::Word("dsr".into())),
+            ("table_size", Value::Int(65_537)),
+            ("connections", Value::Int(1024)),
+            ("timeout", Value::Duration(Duration::from_secs(60))),
+            ("other", Value::Word("pass".into())),
+            ("src_mac", Value::Mac([0; 6])),
+        ],
+        items,
+    )
 }
 
 #[test]
@@ -682,15 +654,7 @@ fn config_errors_name_the_parameter() {
 fn steady_state_allocates_nothing() {
     for mode in [Mode::Dsr, Mode::Dnat] {
         let mut nf = Maglev::new(config(mode, 10)).unwrap();
-        let pool = Pool::new(PoolConfig {
-            frames: 1024,
-            ..PoolConfig::default()
-        })
-        .unwrap();
-        let mut rng = fastrand::Rng::with_seed(3);
-        let mut emit = EmitBuffer::with_capacity(512);
-        let mut timers = TimerRequests::default();
-        let mut batch = Batch::with_capacity(32);
+        let mut s = Steady::new(1024);
         let mut frames: Vec<Vec<u8>> = traffic();
         frames.extend((0..4000u16).map(|i| {
             udp4(
@@ -701,20 +665,10 @@ fn steady_state_allocates_nothing() {
                 18,
             )
         }));
-        let mut run = |nf: &mut Maglev, now: u64, frames: &[Vec<u8>]| {
-            for chunk in frames.chunks(32) {
-                for f in chunk {
-                    batch.push(pool.alloc_with(f).unwrap()).unwrap();
-                }
-                let mut ctx = Ctx::new(now, &mut rng, &pool, &mut emit, &mut timers);
-                nf.process(0, &mut batch, &mut ctx);
-                batch.clear();
-            }
-        };
-        run(&mut nf, 0, &frames[..2000]);
+        s.run(&mut nf, 0, 0, &frames[..2000]);
         let info = allocation_counter::measure(|| {
-            run(&mut nf, 1_000, &frames); // 2000 known flows, 2000 new ones
-            run(&mut nf, 200_000_000_000, &frames); // all expired: new again
+            s.run(&mut nf, 1_000, 0, &frames); // 2000 known flows, 2000 new ones
+            s.run(&mut nf, 200_000_000_000, 0, &frames); // all expired: new again
         });
         assert_eq!(info.count_total, 0, "{mode:?}: {info:?}");
         assert!(nf.connections() > 0);

@@ -6,8 +6,15 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test mirror`.
 
+mod common;
+
+use common::fuzz;
+
+use common::golden::{Golden, refs};
+
+use common::alloc::Steady;
+
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 use etherparse as ep;
 use ipnet::IpNet;
@@ -172,36 +179,16 @@ fn model(f: &MirrorFilter, frame: &[u8]) -> bool {
     true
 }
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/mirror")
-}
-
-fn compare(path: &std::path::Path, got: &[Vec<u8>], update: bool) {
-    if update {
-        netfn_ports::pcap::write_frames(path, got).unwrap();
-    }
-    let want = netfn_ports::pcap::read_frames(path).unwrap();
-    assert_eq!(got.len(), want.len(), "{}", path.display());
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert_eq!(g, w, "{}: frame {i} differs", path.display());
-    }
+/// The committed captures of this NF's tests.
+fn golden_dir() -> Golden {
+    Golden::new("mirror")
 }
 
 #[test]
 fn golden() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let in_path = golden_dir().join("traffic.in.pcap");
-    if update {
-        std::fs::create_dir_all(golden_dir()).unwrap();
-        netfn_ports::pcap::write_frames(&in_path, &traffic()).unwrap();
-    }
-    let input = netfn_ports::pcap::read_frames(&in_path).unwrap();
-    assert_eq!(
-        input,
-        traffic(),
-        "committed input differs from the generator"
-    );
-    let refs: Vec<&[u8]> = input.iter().map(|f| f.as_slice()).collect();
+    let g = golden_dir();
+    let input = g.committed("traffic.in.pcap", &traffic());
+    let refs = refs(&input);
     for (name, snaplen, sample) in [("filtered", 64, 1), ("sampled", 0, 3)] {
         let cfg = MirrorConfig {
             filter: if sample == 1 {
@@ -217,11 +204,7 @@ fn golden() {
         assert_eq!(out.on(0), input, "originals pass unchanged");
         assert!(out.dropped.is_empty());
         let copies = out.on(1);
-        compare(
-            &golden_dir().join(format!("{name}.copies.pcap")),
-            &copies,
-            update,
-        );
+        g.compare(&format!("{name}.copies.pcap"), &copies);
         if sample == 1 {
             let want: Vec<Vec<u8>> = input
                 .iter()
@@ -368,21 +351,12 @@ proptest! {
     /// and every copy is a prefix of some input.
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 1..30),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+        frames in fuzz::frames(120, 30),
+        flips in fuzz::flips(1..6),
         snaplen in 0usize..100,
     ) {
         let mut h = Harness::new(Mirror::new(MirrorConfig { filter: golden_filter(), snaplen, sample: 1 }));
-        let mut all = frames.clone();
-        for base in traffic() {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-            all.push(base[..flips[0].0 % base.len()].to_vec());
-        }
+        let all = fuzz::mangle(traffic(), &frames, &flips);
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         let out = h.process_bytes(0, &refs);
         prop_assert!(out.dropped.is_empty());
@@ -403,43 +377,24 @@ fn steady_state_allocates_nothing() {
         snaplen: 64,
         sample: 2,
     });
-    let pool = Pool::new(PoolConfig {
-        frames: 1024,
-        ..PoolConfig::default()
-    })
-    .unwrap();
-    let mut rng = fastrand::Rng::with_seed(3);
-    let mut emit = EmitBuffer::with_capacity(512);
-    let mut timers = TimerRequests::default();
-    let mut batch = Batch::with_capacity(32);
+    let mut s = Steady::new(1024);
     let frames = traffic();
-    let mut run = |nf: &mut Mirror| {
+    // All of the traffic in one batch, 20 times.
+    assert!(frames.len() <= 32);
+    let run = |s: &mut Steady, nf: &mut Mirror| {
         for _ in 0..20 {
-            for f in &frames {
-                batch.push(pool.alloc_with(f).unwrap()).unwrap();
-            }
-            let mut ctx = Ctx::new(0, &mut rng, &pool, &mut emit, &mut timers);
-            nf.process(0, &mut batch, &mut ctx);
-            batch.clear();
-            emit.drain().for_each(drop);
+            s.run(nf, 0, 0, &frames);
         }
     };
-    run(&mut nf);
-    let info = allocation_counter::measure(|| run(&mut nf));
+    run(&mut s, &mut nf);
+    let info = allocation_counter::measure(|| run(&mut s, &mut nf));
     assert_eq!(info.count_total, 0, "{info:?}");
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
-    for k in ["vlan", "src", "dst", "net", "proto", "port"] {
-        p.set(k, Value::List(vec![]));
-    }
-    p.set("snaplen", Value::Size(0));
-    p.set("sample", Value::Int(1));
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    let empty = ["vlan", "src", "dst", "net", "proto", "port"].map(|k| (k, Value::List(vec![])));
+    let rest = [("snaplen", Value::Size(0)), ("sample", Value::Int(1))];
+    common::params::params(empty.into_iter().chain(rest), items)
 }
 
 #[test]

@@ -6,16 +6,22 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test monitor`.
 
+mod common;
+
+use common::fuzz;
+
+use common::golden::Golden;
+
+use common::alloc::Steady;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use etherparse as ep;
 use netfn_core::config::{Params, Value};
-use netfn_core::ctx::{EmitBuffer, TimerRequests};
 use netfn_core::testing::{Harness, Output};
-use netfn_core::{Batch, Ctx, FlowKey, Nf, Pool, PoolConfig};
+use netfn_core::{FlowKey, Nf};
 use netfn_nfs::monitor::{Monitor, MonitorConfig, TopBy};
 use netfn_wire::{MacAddr, PacketBuilder, TcpFlags};
 use proptest::prelude::*;
@@ -173,30 +179,16 @@ fn find<'a>(lines: &'a [&'a Json], sport: u64) -> Vec<&'a Json> {
 
 #[test]
 fn golden_export() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/monitor");
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let in_paths: Vec<PathBuf> = (0..3)
-        .map(|i| dir.join(format!("step{i}.in.pcap")))
-        .collect();
-    let out_path = dir.join("export.out.pcap");
-    if update {
-        std::fs::create_dir_all(&dir).unwrap();
-        for (path, frames) in in_paths.iter().zip(steps()) {
-            netfn_ports::pcap::write_frames(path, &frames).unwrap();
-        }
-    }
-    let input: Vec<Vec<Vec<u8>>> = in_paths
-        .iter()
-        .map(|p| netfn_ports::pcap::read_frames(p).unwrap())
-        .collect();
-    let input: [Vec<Vec<u8>>; 3] = input.try_into().unwrap();
-    assert_eq!(input, steps(), "committed input differs from the generator");
+    let g = Golden::new("monitor");
+    let mut i = 0;
+    let input = steps().map(|frames| {
+        let committed = g.committed(&format!("step{i}.in.pcap"), &frames);
+        i += 1;
+        committed
+    });
     let mut h = Harness::new(Monitor::new(config()).unwrap());
     let export = run_scenario(&mut h, &input);
-    if update {
-        netfn_ports::pcap::write_frames(&out_path, &export).unwrap();
-    }
-    assert_eq!(export, netfn_ports::pcap::read_frames(&out_path).unwrap());
+    g.compare("export.out.pcap", &export);
 
     // Independent reading of what was exported.
     let all = lines(&export, 9995);
@@ -393,29 +385,18 @@ fn ipv6_collector() {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
-    for (k, v) in [
-        ("flows", Value::Int(1024)),
-        ("idle", Value::Duration(Duration::from_secs(15))),
-        ("active", Value::Duration(Duration::from_secs(60))),
-        ("key", Value::Word("directional".into())),
-        ("top", Value::Int(10)),
-        ("interval", Value::Duration(Duration::from_secs(1))),
-        ("capacity", Value::Int(100)),
-        ("mtu", Value::Size(1500)),
-        ("collector", Value::Ip([127, 0, 0, 1].into())),
-        ("collector_port", Value::Int(9995)),
-        ("collector_mac", Value::Mac([2, 0, 0, 0, 0, 0xff])),
-        ("exporter", Value::Ip([127, 0, 0, 1].into())),
-        ("exporter_port", Value::Int(9995)),
-        ("exporter_mac", Value::Mac([2, 0, 0, 0, 0, 0xfe])),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            ("flows", Value::Int(1024)),
+            ("idle", Value::Duration(Duration::from_secs(15))),
+            ("active", Value::Duration(Duration::from_secs(60))),
+            ("key", Value::Word("directional".into())),
+            ("top", Value::Int(10)),
+        ]
+        .into_iter()
+        .chain(common::params::export(100, 9995)),
+        items,
+    )
 }
 
 #[test]
@@ -438,8 +419,8 @@ proptest! {
     /// output 0; whatever is exported parses.
     #[test]
     fn random_bytes_pass_unchanged(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..40),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 40),
+        flips in fuzz::flips(0..8),
         symmetric in any::<bool>(),
     ) {
         let mut cfg = config();
@@ -447,14 +428,7 @@ proptest! {
         cfg.flows = 8;
         let mut h = Harness::new(Monitor::new(cfg).unwrap());
         let mut all = frames.clone();
-        for base in steps().into_iter().flatten() {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-        }
+        all.extend(steps().into_iter().flatten().map(|base| fuzz::flipped(&base, &flips)));
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         let out = h.process_bytes(0, &refs);
         prop_assert_eq!(out.on(0), all);
@@ -473,15 +447,7 @@ fn steady_state_allocates_nothing() {
     cfg.export.capacity = 10_000;
     cfg.symmetric = true;
     let mut nf = Monitor::new(cfg).unwrap();
-    let pool = Pool::new(PoolConfig {
-        frames: 2048,
-        ..PoolConfig::default()
-    })
-    .unwrap();
-    let mut rng = fastrand::Rng::with_seed(3);
-    let mut emit = EmitBuffer::with_capacity(512);
-    let mut timers = TimerRequests::default();
-    let mut batch = Batch::with_capacity(32);
+    let mut s = Steady::new(2048);
     let frames: Vec<Vec<u8>> = (0..3000u16)
         .map(|i| {
             tcp4(
@@ -494,33 +460,18 @@ fn steady_state_allocates_nothing() {
             )
         })
         .collect();
-    let mut datagrams = 0;
-    let mut run = |nf: &mut Monitor, now: u64, frames: &[Vec<u8>], datagrams: &mut usize| {
-        for chunk in frames.chunks(32) {
-            for f in chunk {
-                batch.push(pool.alloc_with(f).unwrap()).unwrap();
-            }
-            let mut ctx = Ctx::new(now, &mut rng, &pool, &mut emit, &mut timers);
-            nf.process(0, &mut batch, &mut ctx);
-            batch.clear();
-            *datagrams += emit.drain().count();
-        }
-        let mut ctx = Ctx::new(
-            now + 20_000_000_000,
-            &mut rng,
-            &pool,
-            &mut emit,
-            &mut timers,
-        );
-        nf.on_timer(&mut ctx);
-        *datagrams += emit.drain().count();
+    // Each run ends with the timer firing 20 s later.
+    let run = |s: &mut Steady, nf: &mut Monitor, now: u64, frames: &[Vec<u8>]| {
+        s.run(nf, now, 0, frames);
+        s.timer(nf, now + 20_000_000_000);
     };
-    run(&mut nf, 0, &frames, &mut datagrams);
+    run(&mut s, &mut nf, 0, &frames);
     let info = allocation_counter::measure(|| {
-        run(&mut nf, 30_000_000_000, &frames, &mut datagrams);
-        run(&mut nf, 60_000_000_000, &frames[..500], &mut datagrams);
+        run(&mut s, &mut nf, 30_000_000_000, &frames);
+        run(&mut s, &mut nf, 60_000_000_000, &frames[..500]);
     });
     assert_eq!(info.count_total, 0, "{info:?}");
+    let datagrams = s.emitted;
     assert!(datagrams > 100, "{datagrams}");
 }
 

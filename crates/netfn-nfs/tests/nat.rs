@@ -8,16 +8,22 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test nat`.
 
+mod common;
+
+use common::fuzz;
+
+use common::golden::Golden;
+
+use common::alloc::Steady;
+
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use etherparse as ep;
 use netfn_core::config::{Params, Value};
-use netfn_core::ctx::{EmitBuffer, TimerRequests};
 use netfn_core::testing::{Harness, Output};
-use netfn_core::{Batch, Ctx, DropReason, Nf, Pool, PoolConfig};
+use netfn_core::{DropReason, Nf};
 use netfn_nfs::nat::{FilteringBehavior, Forward, MappingBehavior, Nat, NatConfig};
 use netfn_wire::{Ipv4Packet, MacAddr, PacketBuilder, TcpFlags, UdpPacket};
 use proptest::prelude::*;
@@ -317,27 +323,14 @@ fn inside2(out1: &[Vec<u8>]) -> Vec<Vec<u8>> {
     ]
 }
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/nat")
-}
-
-fn committed(name: &str, generated: &[Vec<u8>], update: bool) -> Vec<Vec<u8>> {
-    let path = golden_dir().join(name);
-    if update {
-        std::fs::create_dir_all(golden_dir()).unwrap();
-        netfn_ports::pcap::write_frames(&path, generated).unwrap();
-    }
-    let frames = netfn_ports::pcap::read_frames(&path).unwrap();
-    assert_eq!(
-        frames, generated,
-        "{name} differs from what the test builds"
-    );
-    frames
+/// The committed capture `name` of this NF's tests, which must equal
+/// `generated` (written first under `UPDATE_GOLDEN`).
+fn committed(name: &str, generated: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    Golden::new("nat").committed(name, generated)
 }
 
 #[test]
 fn golden_session() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut h = Harness::new(Nat::new(config()).unwrap());
     let mut out0 = Vec::new();
     let mut out1 = Vec::new();
@@ -345,7 +338,7 @@ fn golden_session() {
         out0.extend(out.on(0));
         out1.extend(out.on(1));
     };
-    let in1 = committed("inside1.in.pcap", &inside1(), update);
+    let in1 = committed("inside1.in.pcap", &inside1());
     let o = send(&mut h, 0, &in1);
     assert_eq!(
         o.drop_reasons(),
@@ -353,7 +346,7 @@ fn golden_session() {
     );
     collect(&o, &mut out0, &mut out1);
     let out0_phase1 = out0.clone();
-    let ins = committed("outside.in.pcap", &outside(&out0_phase1), update);
+    let ins = committed("outside.in.pcap", &outside(&out0_phase1));
     let o = send(&mut h, 1, &ins);
     assert_eq!(
         o.drop_reasons(),
@@ -365,13 +358,13 @@ fn golden_session() {
         ]
     );
     collect(&o, &mut out0, &mut out1);
-    let in2 = committed("inside2.in.pcap", &inside2(&out1), update);
+    let in2 = committed("inside2.in.pcap", &inside2(&out1));
     let o = send(&mut h, 0, &in2);
     assert_eq!(o.drop_reasons(), vec![DropReason::NoState]);
     collect(&o, &mut out0, &mut out1);
 
-    let out0 = committed("out0.out.pcap", &out0, update);
-    let out1 = committed("out1.out.pcap", &out1, update);
+    let out0 = committed("out0.out.pcap", &out0);
+    let out1 = committed("out1.out.pcap", &out1);
 
     // The independent check: what a NAT must have done, tuple by tuple,
     // with every checksum recomputed by etherparse.
@@ -635,23 +628,13 @@ proptest! {
     /// packet is forwarded or dropped with a reason.
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..30),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 30),
+        flips in fuzz::flips(0..8),
     ) {
         let mut h = Harness::new(Nat::new(config()).unwrap());
         let first = inside1();
         let out = send(&mut h, 0, &first);
-        let mut all = frames.clone();
-        for base in first.iter().chain(&outside(&out.on(0))) {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-            let cut = flips.first().map_or(0, |(a, _)| a % base.len());
-            all.push(base[..cut].to_vec());
-        }
+        let all = fuzz::mangle(first.iter().chain(&outside(&out.on(0))), &frames, &flips);
         for input in [0, 1] {
             let out = send(&mut h, input, &all);
             prop_assert_eq!(out.forwarded.len() + out.dropped.len(), all.len());
@@ -988,38 +971,34 @@ fn fragments_follow_their_first() {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
-    for (k, v) in [
-        (
-            "public",
-            Value::List(vec![Value::Prefix("203.0.113.1/32".parse().unwrap())]),
-        ),
-        ("ports", Value::Str("1024-65535".into())),
-        (
-            "inside",
-            Value::List(vec![Value::Prefix("10.0.0.0/8".parse().unwrap())]),
-        ),
-        ("mapping", Value::Word("endpoint-independent".into())),
-        ("filtering", Value::Word("address-dependent".into())),
-        ("parity", Value::Bool(false)),
-        (
-            "tcp_established",
-            Value::Duration(Duration::from_secs(7440)),
-        ),
-        ("tcp_transitory", Value::Duration(Duration::from_secs(240))),
-        ("udp", Value::Duration(Duration::from_secs(300))),
-        ("icmp", Value::Duration(Duration::from_secs(60))),
-        ("rfc_timeouts", Value::Bool(true)),
-        ("capacity", Value::Int(1024)),
-        ("forward", Value::List(vec![])),
-        ("other", Value::Word("pass".into())),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            (
+                "public",
+                Value::List(vec![Value::Prefix("203.0.113.1/32".parse().unwrap())]),
+            ),
+            ("ports", Value::Str("1024-65535".into())),
+            (
+                "inside",
+                Value::List(vec![Value::Prefix("10.0.0.0/8".parse().unwrap())]),
+            ),
+            ("mapping", Value::Word("endpoint-independent".into())),
+            ("filtering", Value::Word("address-dependent".into())),
+            ("parity", Value::Bool(false)),
+            (
+                "tcp_established",
+                Value::Duration(Duration::from_secs(7440)),
+            ),
+            ("tcp_transitory", Value::Duration(Duration::from_secs(240))),
+            ("udp", Value::Duration(Duration::from_secs(300))),
+            ("icmp", Value::Duration(Duration::from_secs(60))),
+            ("rfc_timeouts", Value::Bool(true)),
+            ("capacity", Value::Int(1024)),
+            ("forward", Value::List(vec![])),
+            ("other", Value::Word("pass".into())),
+        ],
+        items,
+    )
 }
 
 #[test]
@@ -1081,15 +1060,7 @@ fn config_errors_name_the_parameter() {
 #[test]
 fn steady_state_allocates_nothing() {
     let mut nf = Nat::new(config()).unwrap();
-    let pool = Pool::new(PoolConfig {
-        frames: 1024,
-        ..PoolConfig::default()
-    })
-    .unwrap();
-    let mut rng = fastrand::Rng::with_seed(3);
-    let mut emit = EmitBuffer::with_capacity(512);
-    let mut timers = TimerRequests::default();
-    let mut batch = Batch::with_capacity(32);
+    let mut s = Steady::new(1024);
     let out_flows: Vec<Flow> = (0..4000u16)
         .map(|i| {
             let proto = [UDP, TCP, ICMP][usize::from(i % 3)];
@@ -1108,23 +1079,13 @@ fn steady_state_allocates_nothing() {
         .iter()
         .map(|f| Flow { src: PUBLIC, ..*f }.reversed().packet())
         .collect();
-    let mut run = |nf: &mut Nat, now: u64, input: usize, frames: &[Vec<u8>]| {
-        for chunk in frames.chunks(32) {
-            for f in chunk {
-                batch.push(pool.alloc_with(f).unwrap()).unwrap();
-            }
-            let mut ctx = Ctx::new(now, &mut rng, &pool, &mut emit, &mut timers);
-            nf.process(input, &mut batch, &mut ctx);
-            batch.clear();
-        }
-    };
-    run(&mut nf, 0, 0, &frames[..2000]);
+    s.run(&mut nf, 0, 0, &frames[..2000]);
     let traffic = inside1();
     let info = allocation_counter::measure(|| {
-        run(&mut nf, 1_000, 0, &frames); // 2000 known flows, 2000 new ones
-        run(&mut nf, 2_000, 1, &answers);
-        run(&mut nf, 3_000, 0, &traffic);
-        run(&mut nf, 10_000_000_000_000, 0, &frames); // all expired: new again
+        s.run(&mut nf, 1_000, 0, &frames); // 2000 known flows, 2000 new ones
+        s.run(&mut nf, 2_000, 1, &answers);
+        s.run(&mut nf, 3_000, 0, &traffic);
+        s.run(&mut nf, 10_000_000_000_000, 0, &frames); // all expired: new again
     });
     assert_eq!(info.count_total, 0, "{info:?}");
     assert!(nf.sessions() >= 4000);

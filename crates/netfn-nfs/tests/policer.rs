@@ -8,11 +8,13 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test policer`.
 
-mod encap_support;
+mod common;
 
 use std::time::Duration;
 
-use encap_support::{allocations, golden, mangle, udp4};
+use common::alloc::allocations;
+use common::encap::{golden, udp4};
+use common::fuzz::{self, mangle};
 use etherparse as ep;
 use netfn_core::config::{Params, Value};
 use netfn_core::testing::Harness;
@@ -302,8 +304,8 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..40),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 40),
+        flips in fuzz::flips(0..8),
     ) {
         let all = mangle(&golden_input(), &frames, &flips);
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
@@ -333,7 +335,7 @@ fn golden_config() -> PolicerConfig {
 /// 100-byte frames (IPv4, IPv6, and an ARP request of 42 bytes among them).
 fn golden_input() -> Vec<Vec<u8>> {
     let v6 = {
-        let t = PacketBuilder::ethernet(encap_support::A, encap_support::B)
+        let t = PacketBuilder::ethernet(common::encap::A, common::encap::B)
             .ipv6("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap(), 64)
             .traffic_class(0x03) // ECN bits set: remarking must keep them
             .udp(1, 2);
@@ -342,7 +344,7 @@ fn golden_input() -> Vec<Vec<u8>> {
         buf
     };
     let arp = {
-        let t = PacketBuilder::ethernet(encap_support::A, netfn_wire::MacAddr::BROADCAST)
+        let t = PacketBuilder::ethernet(common::encap::A, netfn_wire::MacAddr::BROADCAST)
             .arp_request([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
         let mut buf = vec![0; t.size(0)];
         t.write(&mut buf, &[]).unwrap();
@@ -413,31 +415,27 @@ fn steady_state_allocates_nothing() {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
-    for (k, v) in [
-        ("rate", Value::Int(10_000_000)),
-        ("burst", Value::Size(15_000)),
-        ("meter", Value::Word("single".into())),
-        ("unit", Value::Word("bps".into())),
-        ("excess_burst", Value::Size(0)),
-        ("peak_rate", Value::Int(0)),
-        ("peak_burst", Value::Size(0)),
-        ("conform", Value::Word("pass".into())),
-        ("exceed", Value::Word("pass".into())),
-        ("violate", Value::Word("drop".into())),
-        ("conform_dscp", Value::Int(-1)),
-        ("exceed_dscp", Value::Int(-1)),
-        ("violate_dscp", Value::Int(-1)),
-        ("per", Value::Word("none".into())),
-        ("flows", Value::Int(1024)),
-        ("timeout", Value::Duration(Duration::from_secs(60))),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            ("rate", Value::Int(10_000_000)),
+            ("burst", Value::Size(15_000)),
+            ("meter", Value::Word("single".into())),
+            ("unit", Value::Word("bps".into())),
+            ("excess_burst", Value::Size(0)),
+            ("peak_rate", Value::Int(0)),
+            ("peak_burst", Value::Size(0)),
+            ("conform", Value::Word("pass".into())),
+            ("exceed", Value::Word("pass".into())),
+            ("violate", Value::Word("drop".into())),
+            ("conform_dscp", Value::Int(-1)),
+            ("exceed_dscp", Value::Int(-1)),
+            ("violate_dscp", Value::Int(-1)),
+            ("per", Value::Word("none".into())),
+            ("flows", Value::Int(1024)),
+            ("timeout", Value::Duration(Duration::from_secs(60))),
+        ],
+        items,
+    )
 }
 
 #[test]

@@ -6,17 +6,25 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test router`.
 
+mod common;
+
+use common::fuzz;
+
+use common::golden::Golden;
+
+use common::alloc::Steady;
+
+use common::params::strs;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use etherparse as ep;
 use netfn_core::config::{Params, Value};
-use netfn_core::ctx::{EmitBuffer, TimerRequests};
 use netfn_core::testing::Harness;
-use netfn_core::{Batch, Ctx, DropReason, Nf, Pool, PoolConfig};
+use netfn_core::{DropReason, Nf};
 use netfn_nfs::router::lpm::{Lpm, Table4, Table6};
 use netfn_nfs::router::{Address, Neighbor, Route, Router, RouterConfig, Target};
 use netfn_wire::{Ipv4Packet, Ipv6Packet, MacAddr, PacketBuilder, TcpFlags};
@@ -450,8 +458,9 @@ fn traffic() -> Vec<(Vec<u8>, &'static str)> {
     v
 }
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/router")
+/// The committed captures of this NF's tests.
+fn golden_dir() -> Golden {
+    Golden::new("router")
 }
 
 type PerFrame = Vec<(Vec<(u16, Vec<u8>)>, Vec<DropReason>)>;
@@ -657,14 +666,8 @@ fn check_case(input: &[u8], what: &str, out: &[(u16, Vec<u8>)], drops: &[DropRea
 fn golden_and_model() {
     let cases = traffic();
     let frames: Vec<Vec<u8>> = cases.iter().map(|(f, _)| f.clone()).collect();
-    let in_path = golden_dir().join("traffic.in.pcap");
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    if update {
-        std::fs::create_dir_all(golden_dir()).unwrap();
-        netfn_ports::pcap::write_frames(&in_path, &frames).unwrap();
-    }
-    let input = netfn_ports::pcap::read_frames(&in_path).unwrap();
-    assert_eq!(input, frames, "committed input differs from the generator");
+    let g = golden_dir();
+    let input = g.committed("traffic.in.pcap", &frames);
     let results = run_each(&input);
     for ((frame, what), (out, drops)) in cases.iter().zip(&results) {
         check_case(frame, what, out, drops);
@@ -679,15 +682,7 @@ fn golden_and_model() {
                     .map(|(_, f)| f.clone())
             })
             .collect();
-        let path = golden_dir().join(format!("out{port}.out.pcap"));
-        if update {
-            netfn_ports::pcap::write_frames(&path, &got).unwrap();
-        }
-        let want = netfn_ports::pcap::read_frames(&path).unwrap();
-        assert_eq!(got.len(), want.len(), "output {port}");
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(g, w, "output {port}: frame {i} differs");
-        }
+        g.compare(&format!("out{port}.out.pcap"), &got);
     }
 }
 
@@ -820,21 +815,11 @@ proptest! {
     /// out is an ICMP error or echo reply the counters account for.
     #[test]
     fn random_bytes_never_panic(
-        frames in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..200), 1..40),
-        flips in prop::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 40),
+        flips in fuzz::flips(0..8),
         input in 0usize..3,
     ) {
-        let mut all = frames.clone();
-        for (base, _) in traffic() {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-            let cut = flips.first().map_or(0, |(a, _)| a % base.len());
-            all.push(base[..cut].to_vec());
-        }
+        let all = fuzz::mangle(traffic().into_iter().map(|t| t.0), &frames, &flips);
         FUZZ.with(|h| {
             let mut h = h.borrow_mut();
             let sent = |h: &Harness<Router>| {
@@ -857,33 +842,24 @@ proptest! {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let s = |v: &[&str]| Value::List(v.iter().map(|x| Value::Str(x.to_string().into())).collect());
-    let mut p = Params::new();
-    for (k, v) in [
-        ("ports", Value::Int(2)),
-        (
-            "macs",
-            Value::List(vec![Value::Mac(R0.0), Value::Mac(R1.0)]),
-        ),
-        ("addresses", s(&["192.0.2.254/24 dev 1"])),
-        ("routes", s(&["10.0.0.0/8 via 192.0.2.1"])),
-        ("routes_file", Value::Str("".into())),
-        ("neighbors", s(&["192.0.2.1 02:00:00:00:01:01"])),
-        ("neighbors_file", Value::Str("".into())),
-        ("icmp_rate", Value::Int(1000)),
-        ("icmp_burst", Value::Int(50)),
-        ("echo", Value::Bool(true)),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
-}
-
-fn strs(v: &[&str]) -> Value {
-    Value::List(v.iter().map(|x| Value::Str(x.to_string().into())).collect())
+    common::params::params(
+        [
+            ("ports", Value::Int(2)),
+            (
+                "macs",
+                Value::List(vec![Value::Mac(R0.0), Value::Mac(R1.0)]),
+            ),
+            ("addresses", strs(&["192.0.2.254/24 dev 1"])),
+            ("routes", strs(&["10.0.0.0/8 via 192.0.2.1"])),
+            ("routes_file", Value::Str("".into())),
+            ("neighbors", strs(&["192.0.2.1 02:00:00:00:01:01"])),
+            ("neighbors_file", Value::Str("".into())),
+            ("icmp_rate", Value::Int(1000)),
+            ("icmp_burst", Value::Int(50)),
+            ("echo", Value::Bool(true)),
+        ],
+        items,
+    )
 }
 
 #[test]
@@ -967,35 +943,16 @@ fn config_errors_name_the_parameter_and_place() {
 #[test]
 fn steady_state_allocates_nothing() {
     let mut nf = Router::new(config()).unwrap();
-    let pool = Pool::new(PoolConfig {
-        frames: 1024,
-        ..PoolConfig::default()
-    })
-    .unwrap();
-    let mut rng = fastrand::Rng::with_seed(3);
-    let mut emit = EmitBuffer::with_capacity(512);
-    let mut timers = TimerRequests::default();
-    let mut batch = Batch::with_capacity(32);
+    let mut s = Steady::new(1024);
     let mut frames: Vec<Vec<u8>> = traffic().into_iter().map(|(f, _)| f).collect();
     frames.extend((0..2000u32).map(|i| {
         let d = Ipv4Addr::from(0x0a01_0000 | i);
         udp4("10.0.0.5", &d.to_string(), 64, 18)
     }));
-    let mut run = |nf: &mut Router, now: u64| {
-        for chunk in frames.chunks(32) {
-            for f in chunk {
-                batch.push(pool.alloc_with(f).unwrap()).unwrap();
-            }
-            let mut ctx = Ctx::new(now, &mut rng, &pool, &mut emit, &mut timers);
-            nf.process(0, &mut batch, &mut ctx);
-            batch.clear();
-            emit.drain().for_each(drop);
-        }
-    };
-    run(&mut nf, 0);
+    s.run(&mut nf, 0, 0, &frames);
     let info = allocation_counter::measure(|| {
-        run(&mut nf, 1_000_000_000);
-        run(&mut nf, 2_000_000_000);
+        s.run(&mut nf, 1_000_000_000, 0, &frames);
+        s.run(&mut nf, 2_000_000_000, 0, &frames);
     });
     assert_eq!(info.count_total, 0, "{info:?}");
     let mut sent = 0;

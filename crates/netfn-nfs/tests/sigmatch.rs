@@ -8,6 +8,14 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test sigmatch`.
 
+mod common;
+
+use common::fuzz;
+
+use common::golden::Golden;
+
+use common::alloc::Steady;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -192,19 +200,8 @@ fn summary(alerts: &[Json]) -> Vec<(u64, String, u64)> {
 
 #[test]
 fn golden_packet_and_stream_mode() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sigmatch");
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let in_path = dir.join("input.pcap");
-    if update {
-        std::fs::create_dir_all(&dir).unwrap();
-        netfn_ports::pcap::write_frames(&in_path, &scenario()).unwrap();
-    }
-    let input = netfn_ports::pcap::read_frames(&in_path).unwrap();
-    assert_eq!(
-        input,
-        scenario(),
-        "committed input differs from the generator"
-    );
+    let g = Golden::new("sigmatch");
+    let input = g.committed("input.pcap", &scenario());
     let s = |v: &[(u64, &str, u64)]| -> Vec<(u64, String, u64)> {
         v.iter().map(|(a, b, c)| (*a, b.to_string(), *c)).collect()
     };
@@ -235,22 +232,8 @@ fn golden_packet_and_stream_mode() {
             alerts,
             h,
         } = run(stream, &input);
-        let out_path = dir.join(format!("{mode}.out.pcap"));
-        let alerts_path = dir.join(format!("{mode}.alerts.pcap"));
-        if update {
-            netfn_ports::pcap::write_frames(&out_path, &passed).unwrap();
-            netfn_ports::pcap::write_frames(&alerts_path, &alerts).unwrap();
-        }
-        assert_eq!(
-            passed,
-            netfn_ports::pcap::read_frames(&out_path).unwrap(),
-            "{mode}"
-        );
-        assert_eq!(
-            alerts,
-            netfn_ports::pcap::read_frames(&alerts_path).unwrap(),
-            "{mode}"
-        );
+        g.compare(&format!("{mode}.out.pcap"), &passed);
+        g.compare(&format!("{mode}.alerts.pcap"), &alerts);
 
         // Independently: which frames were dropped, why, and that the rest
         // passed unchanged and in order.
@@ -431,20 +414,13 @@ proptest! {
     /// or is dropped as a signature match; whatever is exported parses.
     #[test]
     fn random_bytes(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..30),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 30),
+        flips in fuzz::flips(0..8),
         stream in any::<bool>(),
     ) {
         let mut h = Harness::new(Sigmatch::new(config(stream)).unwrap());
         let mut all = frames.clone();
-        for base in scenario() {
-            let mut f = base.clone();
-            for (at, x) in &flips {
-                let i = at % f.len();
-                f[i] ^= x;
-            }
-            all.push(f);
-        }
+        all.extend(scenario().iter().map(|base| fuzz::flipped(base, &flips)));
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         let out = h.process_bytes(0, &refs);
         prop_assert_eq!(out.forwarded.iter().filter(|(k, _)| *k == 0).count() + out.dropped.len(), all.len());
@@ -463,15 +439,7 @@ fn steady_state_allocates_nothing() {
         cfg.window.flows = 256;
         cfg.export.capacity = 100_000;
         let mut nf = Sigmatch::new(cfg).unwrap();
-        let pool = Pool::new(PoolConfig {
-            frames: 1024,
-            ..PoolConfig::default()
-        })
-        .unwrap();
-        let mut rng = fastrand::Rng::with_seed(3);
-        let mut emit = EmitBuffer::with_capacity(512);
-        let mut timers = TimerRequests::default();
-        let mut batch = Batch::with_capacity(32);
+        let mut s = Steady::new(1024);
         let mut frames: Vec<Vec<u8>> = Vec::new();
         for i in 0..1000u16 {
             let port = 10_000 + i;
@@ -481,33 +449,18 @@ fn steady_state_allocates_nothing() {
             frames.push(tcp(CLIENT, port, 80, 20, PSH | TcpFlags::FIN, b"x"));
             frames.push(udp(port, 53, b"\x07example\x03com"));
         }
-        let mut datagrams = 0;
-        let mut run = |nf: &mut Sigmatch, now: u64, frames: &[Vec<u8>], datagrams: &mut usize| {
-            for chunk in frames.chunks(32) {
-                for f in chunk {
-                    batch.push(pool.alloc_with(f).unwrap()).unwrap();
-                }
-                let mut ctx = Ctx::new(now, &mut rng, &pool, &mut emit, &mut timers);
-                nf.process(0, &mut batch, &mut ctx);
-                batch.clear();
-                *datagrams += emit.drain().count();
-            }
-            let mut ctx = Ctx::new(
-                now + 100_000_000_000,
-                &mut rng,
-                &pool,
-                &mut emit,
-                &mut timers,
-            );
-            nf.on_timer(&mut ctx);
-            *datagrams += emit.drain().count();
+        // Each run ends with the timer firing 100 s later.
+        let run = |s: &mut Steady, nf: &mut Sigmatch, now: u64, frames: &[Vec<u8>]| {
+            s.run(nf, now, 0, frames);
+            s.timer(nf, now + 100_000_000_000);
         };
-        run(&mut nf, 0, &frames, &mut datagrams);
+        run(&mut s, &mut nf, 0, &frames);
         let info = allocation_counter::measure(|| {
-            run(&mut nf, 200_000_000_000, &frames, &mut datagrams);
-            run(&mut nf, 400_000_000_000, &frames[..1500], &mut datagrams);
+            run(&mut s, &mut nf, 200_000_000_000, &frames);
+            run(&mut s, &mut nf, 400_000_000_000, &frames[..1500]);
         });
         assert_eq!(info.count_total, 0, "stream {stream}: {info:?}");
+        let datagrams = s.emitted;
         assert!(datagrams > 10, "{datagrams}");
         assert!(nf.hits(1001).unwrap() > 0 || !stream);
         assert_eq!(nf.hits(1002), Some(2300));
@@ -517,36 +470,25 @@ fn steady_state_allocates_nothing() {
 fn params(dir: &std::path::Path, rules: &str, items: &[(&str, Value)]) -> Params {
     let path = dir.join("t.rules");
     std::fs::write(&path, rules).unwrap();
-    let mut p = Params::new();
-    for (k, v) in [
-        (
-            "rules",
-            Value::Str(path.to_string_lossy().into_owned().into()),
-        ),
-        ("stream", Value::Bool(true)),
-        ("flows", Value::Int(64)),
-        ("timeout", Value::Duration(Duration::from_secs(60))),
-        ("reorder", Value::Size(4096)),
-        ("holes", Value::Int(16)),
-        ("depth", Value::Size(1 << 20)),
-        ("overlap", Value::Word("first".into())),
-        ("midstream", Value::Bool(true)),
-        ("interval", Value::Duration(Duration::from_secs(1))),
-        ("capacity", Value::Int(100)),
-        ("mtu", Value::Size(1500)),
-        ("collector", Value::Ip([127, 0, 0, 1].into())),
-        ("collector_port", Value::Int(9996)),
-        ("collector_mac", Value::Mac([2, 0, 0, 0, 0, 0xff])),
-        ("exporter", Value::Ip([127, 0, 0, 1].into())),
-        ("exporter_port", Value::Int(9996)),
-        ("exporter_mac", Value::Mac([2, 0, 0, 0, 0, 0xfe])),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            (
+                "rules",
+                Value::Str(path.to_string_lossy().into_owned().into()),
+            ),
+            ("stream", Value::Bool(true)),
+            ("flows", Value::Int(64)),
+            ("timeout", Value::Duration(Duration::from_secs(60))),
+            ("reorder", Value::Size(4096)),
+            ("holes", Value::Int(16)),
+            ("depth", Value::Size(1 << 20)),
+            ("overlap", Value::Word("first".into())),
+            ("midstream", Value::Bool(true)),
+        ]
+        .into_iter()
+        .chain(common::params::export(100, 9996)),
+        items,
+    )
 }
 
 #[test]

@@ -6,9 +6,11 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test vlan`.
 
-mod encap_support;
+mod common;
 
-use encap_support::{allocations, golden, inner_traffic, mangle};
+use common::alloc::allocations;
+use common::encap::{golden, inner_traffic};
+use common::fuzz::{self, mangle};
 use etherparse as ep;
 use netfn_core::DropReason;
 use netfn_core::config::{Params, Value};
@@ -155,8 +157,8 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..100), 1..40),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(100, 40),
+        flips in fuzz::flips(0..8),
     ) {
         let all = mangle(&input().into_iter().filter(|f| !f.is_empty()).collect::<Vec<_>>(), &frames, &flips);
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
@@ -184,23 +186,19 @@ fn steady_state_allocates_nothing() {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
-    for (k, v) in [
-        ("action", Value::Word("push".into())),
-        ("vid", Value::Int(100)),
-        ("tpid", Value::Word("dot1q".into())),
-        ("pcp", Value::Int(0)),
-        ("dei", Value::Bool(false)),
-        ("map", Value::List(vec![])),
-        ("untagged", Value::Word("pass".into())),
-        ("unmapped", Value::Word("pass".into())),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            ("action", Value::Word("push".into())),
+            ("vid", Value::Int(100)),
+            ("tpid", Value::Word("dot1q".into())),
+            ("pcp", Value::Int(0)),
+            ("dei", Value::Bool(false)),
+            ("map", Value::List(vec![])),
+            ("untagged", Value::Word("pass".into())),
+            ("unmapped", Value::Word("pass".into())),
+        ],
+        items,
+    )
 }
 
 #[test]

@@ -6,11 +6,13 @@
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test -p
 //! netfn-nfs --test vxlan`.
 
-mod encap_support;
+mod common;
 
 use std::net::IpAddr;
 
-use encap_support::{allocations, golden, inner_traffic, mangle, udp4};
+use common::alloc::allocations;
+use common::encap::{golden, inner_traffic, udp4};
+use common::fuzz::{self, mangle};
 use etherparse as ep;
 use netfn_core::DropReason;
 use netfn_core::config::{Params, Value};
@@ -235,8 +237,8 @@ proptest! {
     /// is forwarded or dropped with a reason.
     #[test]
     fn random_bytes_never_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..40),
-        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        frames in fuzz::frames(200, 40),
+        flips in fuzz::flips(0..8),
     ) {
         let mut enc = Harness::new(encap4());
         let wrapped = enc.process_bytes(0, &inner_traffic().iter().map(|f| f.as_slice()).collect::<Vec<_>>()).on(0);
@@ -264,25 +266,21 @@ fn steady_state_allocates_nothing() {
 }
 
 fn params(items: &[(&str, Value)]) -> Params {
-    let mut p = Params::new();
-    for (k, v) in [
-        ("mode", Value::Word("encap".into())),
-        ("vni", Value::List(vec![Value::Int(5001)])),
-        ("local", Value::Ip("192.0.2.1".parse().unwrap())),
-        ("remote", Value::Ip("192.0.2.2".parse().unwrap())),
-        ("src_mac", Value::Mac([2, 0, 0, 0, 0, 1])),
-        ("dst_mac", Value::Mac([2, 0, 0, 0, 0, 2])),
-        ("ttl", Value::Int(64)),
-        ("mtu", Value::Size(1500)),
-        ("port", Value::Int(4789)),
-        ("other", Value::Word("pass".into())),
-    ] {
-        p.set(k, v);
-    }
-    for (k, v) in items {
-        p.set(*k, v.clone());
-    }
-    p
+    common::params::params(
+        [
+            ("mode", Value::Word("encap".into())),
+            ("vni", Value::List(vec![Value::Int(5001)])),
+            ("local", Value::Ip("192.0.2.1".parse().unwrap())),
+            ("remote", Value::Ip("192.0.2.2".parse().unwrap())),
+            ("src_mac", Value::Mac([2, 0, 0, 0, 0, 1])),
+            ("dst_mac", Value::Mac([2, 0, 0, 0, 0, 2])),
+            ("ttl", Value::Int(64)),
+            ("mtu", Value::Size(1500)),
+            ("port", Value::Int(4789)),
+            ("other", Value::Word("pass".into())),
+        ],
+        items,
+    )
 }
 
 #[test]

@@ -18,15 +18,16 @@
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use netfn_core::{Graph, PoolConfig, RunLimits, Runtime, RuntimeConfig};
+use netfn_core::Graph;
 use netfn_nfs::firewall::rules::{self, Action};
 use netfn_nfs::firewall::{Firewall, FirewallConfig};
-use netfn_ports::{Check, Generator, GeneratorConfig, Sink};
+use netfn_ports::{Check, Generator, Sink};
 use serde::Serialize;
 
 use crate::bench;
+use crate::bench_nfs::{self, median};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleSetResult {
@@ -57,15 +58,7 @@ const FLOWS: u32 = 10_000;
 const GENERATED_PORTS: [u16; 8] = [80, 443, 53, 8080, 5201, 22, 123, 3306];
 
 fn generator() -> Generator {
-    Generator::new(GeneratorConfig {
-        flows: FLOWS,
-        udp: 1,
-        tcp: 1,
-        ipv6_percent: 10,
-        sizes: vec![(64, 1)],
-        ..GeneratorConfig::default()
-    })
-    .expect("valid generator")
+    bench_nfs::generator(FLOWS, 10)
 }
 
 /// SplitMix64: deterministic rule sets without a dependency.
@@ -207,16 +200,6 @@ fn firewall_config(count: usize) -> FirewallConfig {
     }
 }
 
-fn config() -> RuntimeConfig {
-    RuntimeConfig {
-        pool: PoolConfig {
-            frames: 8192,
-            ..PoolConfig::default()
-        },
-        ..RuntimeConfig::default()
-    }
-}
-
 /// Runs generator -> (firewall) -> sink for `round`: (Mpps, dropped share).
 fn measure(nf: Option<&FirewallConfig>, round: Duration) -> (f64, f64) {
     let mut g = Graph::new();
@@ -234,21 +217,7 @@ fn measure(nf: Option<&FirewallConfig>, round: Duration) -> (f64, f64) {
             g.chain(&[src, sink]);
         }
     }
-    let mut rt = Runtime::new(g, config()).expect("valid graph");
-    let t = Instant::now();
-    rt.run(&RunLimits {
-        duration: Some(round),
-        ..RunLimits::default()
-    });
-    let secs = t.elapsed().as_secs_f64();
-    let dropped = rt.stats().node("fw").map_or(0, |s| s.dropped());
-    let n = rt.received();
-    (n as f64 / secs / 1e6, dropped as f64 / n.max(1) as f64)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    bench_nfs::measure(g, round, nf.map(|_| "fw"))
 }
 
 pub fn run(counts: &[usize], round: Duration, rounds: usize) -> FirewallReport {
@@ -360,7 +329,7 @@ mod tests {
     }
 
     fn gen_frames(source: &mut Generator, n: usize) -> Vec<Vec<u8>> {
-        use netfn_core::{Batch, Pool, Port, PortCtx};
+        use netfn_core::{Batch, Pool, PoolConfig, Port, PortCtx};
         let pool = Pool::new(PoolConfig::default()).unwrap();
         let mut out = Vec::new();
         let mut batch = Batch::with_capacity(32);

@@ -48,18 +48,22 @@ pub struct NfsReport {
 /// An example file that could not be used, and why.
 type Skipped = (String, String);
 
-fn generator(flows: u32) -> Generator {
+/// The generator of the NF benches (also `bench firewall`): 64-byte UDP
+/// and TCP frames over `flows` flows, `ipv6_percent` % of them IPv6.
+pub(crate) fn generator(flows: u32, ipv6_percent: u32) -> Generator {
     Generator::new(GeneratorConfig {
         flows,
         udp: 1,
         tcp: 1,
+        ipv6_percent,
         sizes: vec![(64, 1)],
         ..GeneratorConfig::default()
     })
     .expect("valid generator")
 }
 
-fn config() -> RuntimeConfig {
+/// The runtime of the NF benches: the default with a pool of 8192 frames.
+pub(crate) fn config() -> RuntimeConfig {
     RuntimeConfig {
         pool: PoolConfig {
             frames: 8192,
@@ -72,7 +76,7 @@ fn config() -> RuntimeConfig {
 /// generator -> node -> sinks on every output the spec allows.
 fn graph_for(node: &PlanNode, flows: u32) -> Graph {
     let mut g = Graph::new();
-    let src = g.add_port("gen", "generator", generator(flows));
+    let src = g.add_port("gen", "generator", generator(flows, 0));
     let Build::Nf(build) = node.spec.build else {
         unreachable!("NFs only")
     };
@@ -89,14 +93,15 @@ fn graph_for(node: &PlanNode, flows: u32) -> Graph {
 
 fn empty_graph(flows: u32) -> Graph {
     let mut g = Graph::new();
-    let src = g.add_port("gen", "generator", generator(flows));
+    let src = g.add_port("gen", "generator", generator(flows, 0));
     let sink = g.add_port("sink0", "sink", Sink::new(Check::None));
     g.chain(&[src, sink]);
     g
 }
 
-/// Runs a graph for `round`; returns (Mpps, dropped share).
-fn measure(graph: Graph, round: Duration, nf_name: Option<&str>) -> (f64, f64) {
+/// Runs a graph for `round`; returns (Mpps received, share of the
+/// received packets that node `nf_name` dropped; 0 without one).
+pub(crate) fn measure(graph: Graph, round: Duration, nf_name: Option<&str>) -> (f64, f64) {
     let mut rt = Runtime::new(graph, config()).expect("valid graph");
     let t = Instant::now();
     rt.run(&RunLimits {
@@ -111,7 +116,8 @@ fn measure(graph: Graph, round: Duration, nf_name: Option<&str>) -> (f64, f64) {
     (n as f64 / secs / 1e6, dropped as f64 / n.max(1) as f64)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median (the upper one of an even count) of a non-empty list.
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }

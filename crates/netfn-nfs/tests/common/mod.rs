@@ -1,6 +1,15 @@
-//! Independent models of the trivial NFs, on etherparse, shared by the
-//! golden and property tests.
+//! Shared by the NF integration tests: golden pcaps (`golden`), the
+//! steady-state allocation harness (`alloc`), config-error `Params`
+//! (`params`), tunnel/tagger traffic (`encap`), random and mutated
+//! frames (`fuzz`), and here independent
+//! models of the trivial NFs, on etherparse.
 #![allow(dead_code)] // each test binary uses a different subset
+
+pub mod alloc;
+pub mod encap;
+pub mod fuzz;
+pub mod golden;
+pub mod params;
 
 use etherparse as ep;
 use netfn_core::DropReason;

@@ -1,12 +1,9 @@
 //! Shared by the policer, vlan, vxlan and gre tests: traffic, the golden
-//! pcap runner and the steady-state allocation check.
-#![allow(dead_code)] // each test binary uses a different subset
+//! pcap runner and mangled frames.
 
-use std::path::PathBuf;
-
-use netfn_core::ctx::{EmitBuffer, TimerRequests};
+use super::golden::{Golden, refs};
 use netfn_core::testing::Harness;
-use netfn_core::{Batch, Ctx, DropReason, Nf, Pool, PoolConfig};
+use netfn_core::{DropReason, Nf};
 use netfn_wire::{EtherType, MacAddr, PacketBuilder, TcpFlags};
 
 pub const A: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xa]);
@@ -82,12 +79,6 @@ pub fn inner_traffic() -> Vec<Vec<u8>> {
     v
 }
 
-fn golden_dir(nf: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(nf)
-}
-
 /// Runs `nf` over `input` (which must equal the committed
 /// `golden/<dir>/<name>.in.pcap`) and checks that what it forwards equals
 /// `<name>.out.pcap` frame by frame (`UPDATE_GOLDEN=1` writes both).
@@ -98,79 +89,11 @@ pub fn golden(
     input: &[Vec<u8>],
     nf: impl Nf,
 ) -> (Vec<Vec<u8>>, Vec<DropReason>) {
-    let d = golden_dir(dir);
-    let (in_path, out_path) = (
-        d.join(format!("{name}.in.pcap")),
-        d.join(format!("{name}.out.pcap")),
-    );
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    if update {
-        std::fs::create_dir_all(&d).unwrap();
-        netfn_ports::pcap::write_frames(&in_path, input).unwrap();
-    }
-    let committed = netfn_ports::pcap::read_frames(&in_path).unwrap();
-    assert_eq!(
-        committed, input,
-        "{name}: committed input differs from the generator"
-    );
+    let g = Golden::new(dir);
+    let committed = g.committed(&format!("{name}.in.pcap"), input);
     let mut h = Harness::new(nf);
-    let refs: Vec<&[u8]> = committed.iter().map(|f| f.as_slice()).collect();
-    let out = h.process_bytes(0, &refs);
+    let out = h.process_bytes(0, &refs(&committed));
     let forwarded = out.on(0);
-    if update {
-        netfn_ports::pcap::write_frames(&out_path, &forwarded).unwrap();
-    }
-    let expected = netfn_ports::pcap::read_frames(&out_path).unwrap();
-    assert_eq!(forwarded.len(), expected.len(), "{name}: frame count");
-    for (i, (got, want)) in forwarded.iter().zip(&expected).enumerate() {
-        assert_eq!(got, want, "{name}: frame {i} differs");
-    }
+    g.compare(&format!("{name}.out.pcap"), &forwarded);
     (forwarded, out.drop_reasons())
-}
-
-/// Runs `nf` over `frames` in batches of 32 at time `now`, once to warm
-/// up and then under the allocation counter; returns allocations counted.
-pub fn allocations(nf: &mut dyn Nf, frames: &[Vec<u8>], times: &[u64]) -> u64 {
-    let pool = Pool::new(PoolConfig {
-        frames: 1024,
-        ..PoolConfig::default()
-    })
-    .unwrap();
-    let mut rng = fastrand::Rng::with_seed(3);
-    let mut emit = EmitBuffer::with_capacity(512);
-    let mut timers = TimerRequests::default();
-    let mut batch = Batch::with_capacity(32);
-    let mut run = |nf: &mut dyn Nf, now: u64| {
-        for chunk in frames.chunks(32) {
-            for f in chunk {
-                batch.push(pool.alloc_with(f).unwrap()).unwrap();
-            }
-            let mut ctx = Ctx::new(now, &mut rng, &pool, &mut emit, &mut timers);
-            nf.process(0, &mut batch, &mut ctx);
-            batch.clear();
-        }
-    };
-    run(nf, times[0]);
-    let info = allocation_counter::measure(|| {
-        for &t in &times[1..] {
-            run(nf, t);
-        }
-    });
-    info.count_total
-}
-
-/// Random frames and mangled copies of `base` (bytes flipped, cut short).
-pub fn mangle(base: &[Vec<u8>], frames: &[Vec<u8>], flips: &[(usize, u8)]) -> Vec<Vec<u8>> {
-    let mut all = frames.to_vec();
-    for b in base {
-        let mut f = b.clone();
-        for (at, x) in flips {
-            let i = at % f.len();
-            f[i] ^= x;
-        }
-        all.push(f);
-        let cut = flips.first().map_or(0, |(a, _)| a % b.len());
-        all.push(b[..cut].to_vec());
-    }
-    all
 }
