@@ -287,6 +287,43 @@ impl Batch {
         self.verdicts.iter().fold(0u16, |acc, v| acc | v.0) == 0
     }
 
+    /// The verdict every packet has, if they all have the same one (and
+    /// the batch is not empty).
+    #[inline]
+    pub fn uniform_verdict(&self) -> Option<Verdict> {
+        let first = *self.verdicts.first()?;
+        // Branch-free like `all_pass`: OR of the differences.
+        let diff = self
+            .verdicts
+            .iter()
+            .fold(0u16, |acc, v| acc | (v.0 ^ first.0));
+        (diff == 0).then_some(first)
+    }
+
+    /// True if every packet either goes to output 0 or is dropped.
+    #[inline]
+    pub fn passes_or_drops(&self) -> bool {
+        self.verdicts.iter().all(|v| v.0 == 0 || v.is_drop())
+    }
+
+    /// Keeps the packets going to output 0, in order, and drops the others
+    /// (returning their frames), calling `dropped` with each one's verdict
+    /// in order.
+    pub fn retain_passed(&mut self, mut dropped: impl FnMut(Verdict)) {
+        let verdicts = &self.verdicts;
+        let mut i = 0;
+        self.packets.retain(|_| {
+            let v = verdicts[i];
+            i += 1;
+            if v.0 != 0 {
+                dropped(v);
+            }
+            v.0 == 0
+        });
+        self.verdicts.truncate(self.packets.len());
+        self.verdicts.fill(Verdict::PASS);
+    }
+
     /// Removes every packet (with its verdict), in order.
     pub fn drain(&mut self) -> impl Iterator<Item = (Packet, Verdict)> + '_ {
         self.packets.drain(..).zip(self.verdicts.drain(..))
@@ -359,6 +396,36 @@ mod tests {
         assert!(!b.all_pass());
         b.clear();
         assert_eq!(pool.available(), 8);
+    }
+
+    #[test]
+    fn uniform_and_retained_verdicts() {
+        let pool = Pool::new(PoolConfig {
+            frames: 8,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut b = Batch::with_capacity(8);
+        assert_eq!(b.uniform_verdict(), None);
+        let drop = Verdict::drop(DropReason::Filtered);
+        let verdicts = [Verdict::PASS, drop, Verdict::PASS, drop, drop];
+        for (n, v) in verdicts.into_iter().enumerate() {
+            b.push_with(pool.alloc_with(&[n as u8]).unwrap(), v)
+                .unwrap();
+        }
+        assert_eq!(b.uniform_verdict(), None);
+        assert!(b.passes_or_drops());
+        let mut seen = Vec::new();
+        b.retain_passed(|v| seen.push(v));
+        assert_eq!(seen, [drop, drop, drop]);
+        assert_eq!(b.len(), 2);
+        assert_eq!(pool.available(), 6);
+        let firsts: Vec<u8> = b.iter().map(|p| p.data()[0]).collect();
+        assert_eq!(firsts, [0, 2]);
+        assert_eq!(b.uniform_verdict(), Some(Verdict::PASS));
+        b.set_all(Verdict::forward(3));
+        assert_eq!(b.uniform_verdict(), Some(Verdict::forward(3)));
+        assert!(!b.passes_or_drops());
     }
 
     #[test]

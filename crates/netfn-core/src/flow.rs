@@ -6,7 +6,7 @@
 //! extension headers) and TCP/UDP ports; for ICMP echo the identifier stands
 //! in for both ports. Non-first fragments have no ports (0).
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 
 use netfn_wire::{
@@ -17,7 +17,10 @@ use netfn_wire::{
 use crate::pool::Packet;
 
 /// A transport 5-tuple.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Its [`Hash`] is a fast one for hash tables (two words for IPv4); the
+/// stable flow hash is [`FlowKey::hash32`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     pub src: IpAddr,
     pub dst: IpAddr,
@@ -105,24 +108,82 @@ impl FlowKey {
         }
     }
 
-    /// The same key for both directions (the lower endpoint first).
+    /// The same key for both directions (the lower endpoint first, in the
+    /// order of `(IpAddr, port)`).
     pub fn canonical(&self) -> FlowKey {
-        if (self.src, self.src_port) <= (self.dst, self.dst_port) {
+        if endpoint_order(self.src, self.src_port) <= endpoint_order(self.dst, self.dst_port) {
             *self
         } else {
             self.reversed()
         }
     }
 
-    /// A fast hash of the 5-tuple (direction-dependent).
+    /// A fast hash of the 5-tuple (direction-dependent). Its values are
+    /// fixed (they pick backends and tunnel source ports): it hashes the
+    /// fields one by one, as `#[derive(Hash)]` does, whatever [`Hash`] for
+    /// `FlowKey` does.
     pub fn hash32(&self) -> u32 {
-        let h = foldhash::fast::FixedState::with_seed(SEED).hash_one(self);
+        let h = foldhash::fast::FixedState::with_seed(SEED).hash_one(FieldByField(self));
         (h ^ (h >> 32)) as u32
     }
 
     /// A hash that is the same for both directions of a flow.
     pub fn symmetric_hash32(&self) -> u32 {
         self.canonical().hash32()
+    }
+}
+
+/// `(addr, port)` as integers that order exactly as the tuple does
+/// (IPv4 before IPv6, addresses by their bits), so comparing them is a few
+/// integer compares instead of `IpAddr`'s enum and octet comparison.
+#[inline]
+fn endpoint_order(addr: IpAddr, port: u16) -> (bool, u128, u16) {
+    match addr {
+        IpAddr::V4(a) => (false, u128::from(a.to_bits()), port),
+        IpAddr::V6(a) => (true, a.to_bits(), port),
+    }
+}
+
+impl Hash for FlowKey {
+    /// Packs the key into few words (for flow tables: one hash per
+    /// packet). Equal keys write equal words.
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let meta = u64::from(self.src_port) << 48
+            | u64::from(self.dst_port) << 32
+            | u64::from(self.protocol) << 8;
+        match (self.src, self.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                state.write_u64(u64::from(s.to_bits()) << 32 | u64::from(d.to_bits()));
+                state.write_u64(meta);
+            }
+            (s, d) => {
+                let bits = |a: IpAddr| match a {
+                    IpAddr::V4(a) => u128::from(a.to_bits()),
+                    IpAddr::V6(a) => a.to_bits(),
+                };
+                let family = u64::from(s.is_ipv6()) << 1 | u64::from(d.is_ipv6());
+                state.write_u128(bits(s));
+                state.write_u128(bits(d));
+                state.write_u64(meta | family);
+            }
+        }
+    }
+}
+
+/// Hashes a key the way `#[derive(Hash)]` would: each field in order, with
+/// its own `Hash` (the input of [`FlowKey::hash32`], whose values must not
+/// change).
+struct FieldByField<'a>(&'a FlowKey);
+
+impl Hash for FieldByField<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let k = self.0;
+        k.src.hash(state);
+        k.dst.hash(state);
+        k.src_port.hash(state);
+        k.dst_port.hash(state);
+        k.protocol.hash(state);
     }
 }
 
@@ -196,6 +257,79 @@ mod tests {
         assert_eq!(a.reversed(), b);
         assert_eq!(a.symmetric_hash32(), b.symmetric_hash32());
         assert_ne!(a.hash32(), b.hash32());
+    }
+
+    /// The derive this replaced, for pinning `hash32` and `canonical`.
+    #[derive(Hash, PartialEq, PartialOrd)]
+    struct Derived {
+        src: IpAddr,
+        dst: IpAddr,
+        src_port: u16,
+        dst_port: u16,
+        protocol: u8,
+    }
+
+    fn derived(k: &FlowKey) -> Derived {
+        Derived {
+            src: k.src,
+            dst: k.dst,
+            src_port: k.src_port,
+            dst_port: k.dst_port,
+            protocol: k.protocol,
+        }
+    }
+
+    fn sample_keys() -> Vec<FlowKey> {
+        let addrs: [IpAddr; 5] = [
+            [10, 0, 0, 1].into(),
+            [10, 0, 0, 2].into(),
+            [192, 168, 1, 255].into(),
+            "fd00::1".parse().unwrap(),
+            "2001:db8::ffff:1".parse().unwrap(),
+        ];
+        let mut keys = Vec::new();
+        for &src in &addrs {
+            for &dst in &addrs {
+                for (sp, dp) in [(1234, 80), (80, 1234), (80, 80), (0, 0)] {
+                    for protocol in [6, 17] {
+                        keys.push(FlowKey {
+                            src,
+                            dst,
+                            src_port: sp,
+                            dst_port: dp,
+                            protocol,
+                        });
+                    }
+                }
+            }
+        }
+        keys
+    }
+
+    #[test]
+    fn hash32_is_the_derived_hash() {
+        for k in sample_keys() {
+            let h = foldhash::fast::FixedState::with_seed(SEED).hash_one(derived(&k));
+            assert_eq!(k.hash32(), (h ^ (h >> 32)) as u32, "{k:?}");
+        }
+    }
+
+    #[test]
+    fn canonical_orders_as_the_tuple_does() {
+        for k in sample_keys() {
+            let tuple_order = (k.src, k.src_port) <= (k.dst, k.dst_port);
+            let want = if tuple_order { k } else { k.reversed() };
+            assert_eq!(k.canonical(), want, "{k:?}");
+            assert!(derived(&want) == derived(&k.canonical()));
+        }
+    }
+
+    #[test]
+    fn equal_keys_hash_equal() {
+        let s = foldhash::fast::FixedState::with_seed(1);
+        for k in sample_keys() {
+            assert_eq!(s.hash_one(k), s.hash_one(k.reversed().reversed()));
+        }
     }
 
     #[test]

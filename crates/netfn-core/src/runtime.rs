@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::batch::{Action, Batch, DEFAULT_BATCH, DropReason};
+use crate::batch::{Action, Batch, DEFAULT_BATCH, DropReason, Verdict};
 use crate::config::{Build, ConfigError, Params, Plan, PlanEdge, PlanNode};
 use crate::ctx::{Clock, Ctx, EmitBuffer, MonotonicClock, TimerRequests};
 use crate::nf::Nf;
@@ -856,14 +856,51 @@ impl Runtime {
     fn route(&mut self, id: NodeId, mut batch: Batch) {
         self.absorb_timer_requests();
         let node = &mut self.nodes[id];
-        if self.emit.is_empty() && !self.emit.has_lost() && batch.all_pass() {
-            node.stats.tx_packets.add(batch.len() as u64);
-            if batch.is_empty() {
-                self.give_batch(batch);
-            } else {
-                self.forward(id, 0, batch);
+        if self.emit.is_empty() && !self.emit.has_lost() {
+            // Fast paths, counted as the general split below counts:
+            // nothing was generated and the batch goes out whole (one
+            // output, or all dropped), or output 0 keeps what is not
+            // dropped, compacted in place.
+            if batch.all_pass() {
+                node.stats.tx_packets.add(batch.len() as u64);
+                if batch.is_empty() {
+                    self.give_batch(batch);
+                } else {
+                    self.forward(id, 0, batch);
+                }
+                return;
             }
-            return;
+            let connected = |k: u16| {
+                node.outputs
+                    .get(usize::from(k))
+                    .is_some_and(|o| o.is_some())
+            };
+            if let Some(verdict) = batch.uniform_verdict() {
+                let n = batch.len() as u64;
+                match verdict.action() {
+                    Action::Forward(k) if connected(k) => {
+                        node.stats.tx_packets.add(n);
+                        batch.set_all(Verdict::PASS);
+                        self.forward(id, k, batch);
+                        return;
+                    }
+                    Action::Forward(_) => node.stats.count_drop(DropReason::Unconnected, n),
+                    Action::Drop(reason) => node.stats.count_drop(reason, n),
+                }
+                self.give_batch(batch);
+                return;
+            }
+            if connected(0) && batch.passes_or_drops() {
+                let stats = &node.stats;
+                batch.retain_passed(|v| {
+                    if let Action::Drop(reason) = v.action() {
+                        stats.count_drop(reason, 1);
+                    }
+                });
+                node.stats.tx_packets.add(batch.len() as u64);
+                self.forward(id, 0, batch);
+                return;
+            }
         }
         if self.emit.overflow > 0 {
             node.stats

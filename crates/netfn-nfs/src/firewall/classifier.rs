@@ -57,11 +57,6 @@ impl LenSet {
         self.0[usize::from(len >> 6)] |= 1 << (len & 63);
     }
     #[inline]
-    fn insert_nibble(&mut self, base: u8, bits: u8) {
-        // `base` is a multiple of 4, so the 4 bits never straddle words.
-        self.0[usize::from(base >> 6)] |= u64::from(bits) << (base & 63);
-    }
-    #[inline]
     fn and(self, other: LenSet) -> LenSet {
         LenSet([
             self.0[0] & other.0[0],
@@ -142,15 +137,25 @@ impl LengthTrie {
     }
 
     /// The lengths of all prefixes that contain `addr`.
+    ///
+    /// Works on the two 64-bit halves of the address (a nibble at depth d
+    /// is in half d / 16, and its lengths 4d..4d+3 in word d / 16 of the
+    /// set), so the walk does no 128-bit shifts.
     #[inline]
     fn lengths(&self, addr: u128) -> LenSet {
+        let halves = [(addr >> 64) as u64, addr as u64];
         let mut set = LenSet::default();
         let last = self.max_len / 4;
         let mut node = &self.nodes[0];
         let mut depth = 0u8;
         loop {
-            let v = if depth < last { nibble(addr, depth) } else { 0 };
-            set.insert_nibble(depth * 4, node.lens[v]);
+            let (word, shift) = (usize::from(depth / 16), u32::from(depth % 16) * 4);
+            let v = if depth < last {
+                ((halves[word] >> (60 - shift)) & 0xf) as usize
+            } else {
+                0
+            };
+            set.0[word] |= u64::from(node.lens[v]) << shift;
             let next = node.child[v];
             if depth == last || next == NIL {
                 return set;
