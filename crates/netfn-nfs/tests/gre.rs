@@ -227,7 +227,7 @@ proptest! {
         let inner = inner_traffic();
         let refs: Vec<&[u8]> = inner.iter().map(|f| f.as_slice()).collect();
         let base = Harness::new(encap4()).process_bytes(0, &refs).on(0);
-        let all = mangle(&base, &frames, &flips);
+        let all = mangle(base.iter(), &frames, &flips);
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         for nf in [encap4(), decap4(), encap6(), decap6()] {
             let out = Harness::new(nf).process_bytes(0, &refs);

@@ -307,7 +307,7 @@ proptest! {
         frames in fuzz::frames(200, 40),
         flips in fuzz::flips(0..8),
     ) {
-        let all = mangle(&golden_input(), &frames, &flips);
+        let all = mangle(golden_input(), &frames, &flips);
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         for per in [Per::None, Per::Flow, Per::Src] {
             let nf = Policer::new(PolicerConfig { per, ..golden_config() }).unwrap();

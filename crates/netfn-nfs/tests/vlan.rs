@@ -160,7 +160,7 @@ proptest! {
         frames in fuzz::frames(100, 40),
         flips in fuzz::flips(0..8),
     ) {
-        let all = mangle(&input().into_iter().filter(|f| !f.is_empty()).collect::<Vec<_>>(), &frames, &flips);
+        let all = mangle(input().into_iter().filter(|f| !f.is_empty()), &frames, &flips);
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         for nf in [
             push(EtherType::Vlan, 1, 0),

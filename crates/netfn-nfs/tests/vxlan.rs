@@ -242,7 +242,7 @@ proptest! {
     ) {
         let mut enc = Harness::new(encap4());
         let wrapped = enc.process_bytes(0, &inner_traffic().iter().map(|f| f.as_slice()).collect::<Vec<_>>()).on(0);
-        let all = mangle(&wrapped, &frames, &flips);
+        let all = mangle(wrapped.iter(), &frames, &flips);
         let refs: Vec<&[u8]> = all.iter().map(|f| f.as_slice()).collect();
         for nf in [encap4(), decap4(), encap6(), decap6()] {
             let out = Harness::new(nf).process_bytes(0, &refs);
