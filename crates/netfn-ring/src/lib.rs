@@ -57,7 +57,7 @@ pub use layout::{
 pub use master::{Master, MasterStats, NotFresh, ProtocolError, PushError, Returned};
 pub use memory::{HeapMemory, Memory, RingId};
 #[cfg(not(loom))]
-pub use port::RingPort;
+pub use port::{RingPort, WorkerPort};
 #[cfg(not(loom))]
 pub use region::{
     DOORBELL_FD_ENV, MAGIC, REGION_FD_ENV, Region, RegionError, VERSION, spawn_worker,
