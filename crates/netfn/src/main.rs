@@ -16,6 +16,7 @@ mod bench_firewall;
 mod bench_nfs;
 mod run;
 mod view;
+mod worker;
 
 #[derive(Parser)]
 #[command(
@@ -84,6 +85,12 @@ enum Command {
         /// Write here instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
+    },
+    /// The Worker process a `worker(graph = FILE)` element spawns: runs
+    /// FILE's graph between its `ring()` ports (not for direct use).
+    Worker {
+        #[command(flatten)]
+        graph: GraphArgs,
     },
     /// List every NF and port kind with its parameters.
     Nfs {
@@ -169,7 +176,8 @@ enum BenchCommand {
 pub fn catalog() -> Catalog {
     let mut c = Catalog::new();
     c.extend(netfn_nfs::catalog())
-        .extend(netfn_ports::catalog());
+        .extend(netfn_ports::catalog())
+        .extend(worker::SPECS.iter());
     c
 }
 
@@ -260,6 +268,7 @@ fn main() -> ExitCode {
             };
             run::run(&graph.file, &catalog, options)
         }
+        Command::Worker { graph } => worker::worker_main(&graph.file, &graph.define, &catalog),
         Command::Check { graph, json } => check(&graph, &catalog, json),
         Command::Graph {
             graph,
