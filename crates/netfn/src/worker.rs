@@ -105,10 +105,9 @@ pub static SPECS: [ElementSpec; 2] = [
 
 fn ring_port() -> Result<WorkerPort<Region, EventFd>, ConfigError> {
     let (region, bell) = netfn_ring::worker_fds_from_env().map_err(|e| {
-        ConfigError::param(
-            "ring",
-            &format!("{e}; ring() works only in a graph started by a worker(...) element"),
-        )
+        ConfigError::new(format!(
+            "ring() works only in a Worker's graph, started by a worker(...) element ({e})"
+        ))
     })?;
     let tunables = region.config().tunables;
     let fd = bell.fd().as_raw_fd();
