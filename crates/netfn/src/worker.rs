@@ -172,6 +172,23 @@ impl Supervisor {
             .validate()
             .map_err(|e| ConfigError::param("slots", e.to_string()))?;
         let graph = PathBuf::from(p.str("graph")?);
+        // The Worker's graph is checked here, so a bad one is a build error
+        // of the Master's graph rather than a Worker that keeps dying.
+        match crate::load(&graph, &[], &crate::catalog()) {
+            Ok((_, plan)) if plan.nodes.iter().any(|n| n.spec.kind == "ring") => {}
+            Ok(_) => {
+                return Err(ConfigError::param(
+                    "graph",
+                    format!("{} has no ring() port to this Master", graph.display()),
+                ));
+            }
+            Err(diags) => {
+                return Err(ConfigError::param(
+                    "graph",
+                    format!("{}: {}", graph.display(), diags.render()),
+                ));
+            }
+        }
         let exe = std::env::var_os("NETFN_WORKER_EXE")
             .map(PathBuf::from)
             .or_else(|| std::env::current_exe().ok())
