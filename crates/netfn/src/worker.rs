@@ -28,11 +28,17 @@ use std::time::{Duration, Instant};
 use netfn_core::config::{
     Arity, Build, Catalog, ConfigError, ElementSpec, ParamSpec, ParamType, Params,
 };
-use netfn_core::{Batch, Graph, Port, PortCtx, RecvStatus, RunLimits, Runtime, RuntimeConfig};
+use netfn_core::{
+    Batch, Graph, PoolConfig, Port, PortCtx, RecvStatus, RunLimits, Runtime, RuntimeConfig,
+};
 use netfn_ring::{EventFd, Master, Region, RingConfig, RingPort, Tunables, WorkerPort};
 
 /// How often (runtime clock) the Master checks whether a Worker is alive.
 const LIVENESS_EVERY_NS: u64 = 1_000_000;
+/// Least time between two starts of a Worker.
+const RESTART_BACKOFF: Duration = Duration::from_millis(100);
+/// Frames of a Worker's pool.
+const WORKER_FRAMES: u32 = 1024;
 /// How long a stopping Master waits for a Worker to exit before killing it.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(200);
 
@@ -124,6 +130,8 @@ pub struct Supervisor {
     port: RingPort<Region, Arc<EventFd>>,
     child: Child,
     last_check: u64,
+    /// When the Worker was last (re)started.
+    restarted_at: Instant,
     restarts: u64,
     lost: u64,
     /// Counters of the Workers' earlier lives (a restart starts afresh).
@@ -202,6 +210,7 @@ impl Supervisor {
             port,
             child,
             last_check: 0,
+            restarted_at: Instant::now(),
             restarts: 0,
             lost: 0,
             past: BTreeMap::new(),
@@ -219,6 +228,10 @@ impl Supervisor {
                 return;
             }
         }
+        // A Worker that dies at once again is not respawned in a tight loop.
+        if self.restarted_at.elapsed() < RESTART_BACKOFF {
+            return;
+        }
         // Dead (or misbehaving): what its ring holds is lost.
         self.lost += self.port.pending() as u64;
         let past = &mut self.past;
@@ -231,6 +244,7 @@ impl Supervisor {
                 self.port = port;
                 self.child = child;
                 self.restarts += 1;
+                self.restarted_at = Instant::now();
             }
             Err(e) => {
                 // Keep the dead one's (poisoned or empty) ring; retried at
@@ -309,14 +323,22 @@ pub fn worker_main(file: &Path, defines: &[String], catalog: &Catalog) -> ExitCo
         eprintln!("netfn worker: {} has no ring() port", file.display());
         return ExitCode::from(2);
     }
-    let mut rt =
-        match Graph::from_plan(&plan).and_then(|g| Runtime::new(g, RuntimeConfig::default())) {
-            Ok(rt) => rt,
-            Err(e) => {
-                eprintln!("netfn worker: {e}");
-                return ExitCode::from(1);
-            }
-        };
+    // A Worker holds a batch of its ring's packets at a time (plus what its
+    // NFs queue): a small pool keeps an idle Worker small.
+    let config = RuntimeConfig {
+        pool: PoolConfig {
+            frames: WORKER_FRAMES,
+            ..PoolConfig::default()
+        },
+        ..RuntimeConfig::default()
+    };
+    let mut rt = match Graph::from_plan(&plan).and_then(|g| Runtime::new(g, config)) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("netfn worker: {e}");
+            return ExitCode::from(1);
+        }
+    };
     rt.set_idle_wait(Box::new(netfn_ports::poll_readable));
     rt.run(&RunLimits::default());
     let _ = rt.finish();
