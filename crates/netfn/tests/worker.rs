@@ -107,8 +107,8 @@ fn a_killed_worker_is_restarted_and_the_other_loses_nothing() {
     let victim = loop {
         let kids = children(pid);
         let a = kids.iter().copied().find(|&k| cmdline(k).contains("a.nf"));
-        if kids.len() >= 2 && a.is_some() {
-            break a.unwrap();
+        if let (true, Some(a)) = (kids.len() >= 2, a) {
+            break a;
         }
         assert!(Instant::now() < deadline, "Workers did not start");
         std::thread::sleep(Duration::from_millis(10));
