@@ -16,6 +16,9 @@ pub trait Doorbell {
     fn ring(&self);
     /// Blocks until a wake-up was posted, and takes it.
     fn wait(&self);
+    /// Takes a posted wake-up if there is one, without blocking (for a
+    /// Worker that waits elsewhere, e.g. in the runtime's `poll()`).
+    fn try_wait(&self) -> bool;
 }
 
 impl<T: Doorbell + ?Sized> Doorbell for std::sync::Arc<T> {
@@ -24,6 +27,9 @@ impl<T: Doorbell + ?Sized> Doorbell for std::sync::Arc<T> {
     }
     fn wait(&self) {
         (**self).wait()
+    }
+    fn try_wait(&self) -> bool {
+        (**self).try_wait()
     }
 }
 
@@ -68,6 +74,15 @@ impl Doorbell for Semaphore {
             count = self.cond.wait(count).unwrap_or_else(|e| e.into_inner());
         }
         *count -= 1;
+    }
+
+    fn try_wait(&self) -> bool {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        if *count == 0 {
+            return false;
+        }
+        *count -= 1;
+        true
     }
 }
 
@@ -123,6 +138,24 @@ mod eventfd {
                     Ok(_) => return,
                     Err(e) => panic!("eventfd read failed: {e}"),
                 }
+            }
+        }
+
+        fn try_wait(&self) -> bool {
+            use rustix::event::{PollFd, PollFlags, Timespec};
+            let mut fds = [PollFd::new(&self.0, PollFlags::IN)];
+            let zero = Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            match rustix::event::poll(&mut fds, Some(&zero)) {
+                // Readable: the read takes every posted wake-up at once
+                // (not a semaphore eventfd) and does not block.
+                Ok(n) if n > 0 => {
+                    self.wait();
+                    true
+                }
+                _ => false,
             }
         }
     }

@@ -21,6 +21,10 @@
 //! longer than `starvation_timeout`; it hands tokens back every
 //! `publish_every` tokens and when its ring is empty ([`Tunables`]).
 //!
+//! Both ends are also netfn ports: [`RingPort`] in the Master's graph,
+//! [`WorkerPort`] in the Worker's (the `netfn worker` process runs an
+//! ordinary graph between it and itself).
+//!
 //! Memory ordering: every index is published with a Release store and read
 //! with an Acquire load; slot headers are atomics too (Relaxed, ordered by
 //! the indexes), so the protocol does not lean on x86's TSO, and the loom
@@ -57,7 +61,7 @@ pub use layout::{
 pub use master::{Master, MasterStats, NotFresh, ProtocolError, PushError, Returned};
 pub use memory::{HeapMemory, Memory, RingId};
 #[cfg(not(loom))]
-pub use port::RingPort;
+pub use port::{RingPort, WorkerPort};
 #[cfg(not(loom))]
 pub use region::{
     DOORBELL_FD_ENV, MAGIC, REGION_FD_ENV, Region, RegionError, VERSION, spawn_worker,

@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 use netfn_core::{Batch, Packet, Port, PortCtx, RecvStatus};
 
 use crate::master::{Master, ProtocolError, PushError, Returned};
+use crate::worker::{MasterIndexError, Verdict, Worker};
 use crate::{Doorbell, Memory, Meta, RingId};
 
 /// The Master side of one Worker, as a port.
@@ -61,6 +62,13 @@ impl<M: Memory + 'static, D: Doorbell + 'static> RingPort<M, D> {
     pub fn error(&self) -> Option<&ProtocolError> {
         self.error.as_ref()
     }
+}
+
+/// Copies `pkt` into a slot's data area; `None` if it does not fit.
+fn write_token(buf: &mut [u8], pkt: &Packet) -> Option<usize> {
+    let len = pkt.len();
+    buf.get_mut(..len)?.copy_from_slice(pkt.data());
+    Some(len)
 }
 
 fn meta_of(pkt: &Packet) -> Meta {
@@ -169,6 +177,210 @@ impl<M: Memory + 'static, D: Doorbell + 'static> Port for RingPort<M, D> {
     }
 }
 
+/// The Worker end of its rings, as a netfn [`Port`]: the Worker process
+/// runs an ordinary graph between `recv` (tokens from the primary ring) and
+/// `send` (what the graph emitted, handed back).
+///
+/// `recv` copies new tokens into frames of the caller's pool and holds
+/// their slots (deferred mode of [`Worker`]). `send` writes the graph's
+/// output back into the held slots in order: one packet per slot, passed
+/// (the common one-in one-out case is a forward); when the graph emitted
+/// more packets than it holds slots, the extra ones follow the last slot
+/// in the aux ring. Slots still held at the next `recv` (the graph dropped
+/// those packets, or they wait in a queue) go back flagged `dropped`. So
+/// the Master sees the graph's output in order and the ring's accounting
+/// (one hand-back per token) holds whatever the graph does. Packets sent
+/// when no slot is held (a timer firing on an idle ring) cannot be handed
+/// back: they stay in the batch and the runtime counts them as `tx-full`.
+///
+/// Between rounds the runtime waits in `poll()` on the eventfd
+/// ([`Port::wait_fd`]); `recv` takes posted wake-ups without blocking and
+/// marks the Worker waiting once its ring is empty. After the Master's
+/// shutdown, the port is exhausted once it holds nothing.
+#[derive(Debug)]
+pub struct WorkerPort<M: Memory, D: Doorbell> {
+    worker: Worker<M, D>,
+    wait_fd: Option<std::os::fd::RawFd>,
+    /// Tokens received that found no free frame (handed back dropped).
+    no_frame: u64,
+    /// Output packets longer than a slot (lost).
+    too_long: u64,
+    /// Held slots handed back dropped because the graph emitted nothing for them.
+    consumed: u64,
+    /// Output packets put in the aux ring.
+    to_aux: u64,
+    error: Option<MasterIndexError>,
+    idle: bool,
+}
+
+impl<M: Memory + 'static, D: Doorbell + 'static> WorkerPort<M, D> {
+    /// The port of `worker`; `wait_fd` is the doorbell's descriptor
+    /// (an eventfd), if it has one.
+    pub fn new(worker: Worker<M, D>, wait_fd: Option<std::os::fd::RawFd>) -> Self {
+        WorkerPort {
+            worker,
+            wait_fd,
+            no_frame: 0,
+            too_long: 0,
+            consumed: 0,
+            to_aux: 0,
+            error: None,
+            idle: false,
+        }
+    }
+
+    pub fn worker(&self) -> &Worker<M, D> {
+        &self.worker
+    }
+
+    /// The Master's index that stopped this port, if any.
+    pub fn error(&self) -> Option<&MasterIndexError> {
+        self.error.as_ref()
+    }
+
+    /// Hands back every held slot, dropped.
+    fn release_held(&mut self) {
+        let consumed = &mut self.consumed;
+        while self.worker.complete(|_| {
+            *consumed += 1;
+            Verdict::Drop
+        }) {}
+        self.worker.hand_back();
+    }
+
+    fn take_into(&mut self, batch: &mut Batch, ctx: &mut PortCtx<'_>) -> usize {
+        let (pool, port_id) = (ctx.pool, ctx.port_id);
+        let mut bytes = 0u64;
+        let no_frame = &mut self.no_frame;
+        let taken = self.worker.take(batch.remaining(), |data, meta| {
+            let Some(mut pkt) = pool.alloc_with(data) else {
+                // The slot is held anyway and goes back dropped.
+                *no_frame += 1;
+                return;
+            };
+            pkt.set_input_port(port_id);
+            pkt.set_timestamp(meta.timestamp);
+            match meta.flow_hash {
+                Some(h) => pkt.set_flow_hash(h),
+                None => pkt.clear_flow_hash(),
+            }
+            pkt.set_user_meta(meta.user);
+            bytes += data.len() as u64;
+            // Cannot fail: at most `remaining` tokens are taken.
+            let _ = batch.push(pkt);
+        });
+        ctx.bytes += bytes;
+        match taken {
+            Ok(n) => n,
+            Err(e) => {
+                self.error = Some(e);
+                0
+            }
+        }
+    }
+}
+
+impl<M: Memory + 'static, D: Doorbell + 'static> Port for WorkerPort<M, D> {
+    fn recv(&mut self, batch: &mut Batch, ctx: &mut PortCtx<'_>) -> RecvStatus {
+        // What the last round did not send back, it consumed.
+        self.release_held();
+        if self.error.is_some() {
+            return RecvStatus::Exhausted;
+        }
+        while self.worker.try_wait() {}
+        let mut n = self.take_into(batch, ctx);
+        if n == 0 && !self.idle {
+            // Waiting for a signal, then one more look: tokens pushed
+            // before the Master saw the status would otherwise wait for
+            // its starvation timeout.
+            self.worker.idle();
+            self.idle = true;
+            n = self.take_into(batch, ctx);
+        }
+        if n > 0 {
+            self.idle = false;
+        } else if self.worker.is_shut_down() && self.worker.held() == 0 {
+            return RecvStatus::Exhausted;
+        }
+        RecvStatus::Ready
+    }
+
+    fn send(&mut self, batch: &mut Batch, ctx: &mut PortCtx<'_>) {
+        if self.worker.held() == 0 {
+            // Nothing to carry them: the runtime drops them as `tx-full`.
+            return;
+        }
+        // The last held slot takes whatever is left, so all are consumed.
+        let mut out = batch.drain_first(batch.len()).peekable();
+        while self.worker.held() > 0 {
+            let Some(pkt) = out.next() else { break };
+            let last = self.worker.held() == 1;
+            let (too_long, to_aux) = (&mut self.too_long, &mut self.to_aux);
+            let mut bytes = 0u64;
+            self.worker.complete(|tok| {
+                let verdict = match write_token(tok.buffer_mut(), &pkt) {
+                    Some(len) => {
+                        let _ = tok.set_len(len);
+                        *tok.meta_mut() = meta_of(&pkt);
+                        bytes += len as u64;
+                        Verdict::Pass
+                    }
+                    None => {
+                        *too_long += 1;
+                        Verdict::Drop
+                    }
+                };
+                if last {
+                    // The rest follows this token in the aux ring.
+                    for extra in out.by_ref() {
+                        if extra.len() > tok.buffer_mut().len() {
+                            *too_long += 1;
+                            continue;
+                        }
+                        // A full aux ring loses it (counted by the Worker).
+                        let r = tok.emit(&meta_of(&extra), |buf| {
+                            buf[..extra.len()].copy_from_slice(extra.data());
+                            extra.len()
+                        });
+                        if r.is_ok() {
+                            *to_aux += 1;
+                            bytes += extra.len() as u64;
+                        }
+                    }
+                }
+                verdict
+            });
+            ctx.bytes += bytes;
+        }
+        drop(out);
+        self.worker.hand_back();
+    }
+
+    fn counts_bytes(&self) -> bool {
+        true
+    }
+
+    fn pending(&self) -> usize {
+        self.worker.held() as usize
+    }
+
+    fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.wait_fd
+    }
+
+    fn counters(&self, report: &mut dyn FnMut(&str, u64)) {
+        let s = self.worker.stats();
+        report("handed-back", s.processed);
+        report("consumed", self.consumed);
+        report("to-aux", self.to_aux);
+        report("aux-full", s.aux_full);
+        report("no-frame", self.no_frame);
+        report("too-long", self.too_long);
+        report("publishes", s.publishes);
+        report("protocol-errors", u64::from(self.error.is_some()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -251,5 +463,124 @@ mod tests {
         assert_eq!(counters["worker-generated"], 2);
         assert_eq!(counters["ring-pushed"], 15);
         assert_eq!(counters["protocol-errors"], 0);
+    }
+
+    #[test]
+    fn a_worker_port_hands_back_what_the_graph_emitted_in_order() {
+        let t = Tunables {
+            wake_threshold: 0,
+            ..Tunables::default()
+        };
+        let mem = Arc::new(HeapMemory::new(16, 4, 2048));
+        let bell = Arc::new(Semaphore::new());
+        let mut master = Master::new(mem.clone(), bell.clone(), &t).unwrap();
+        let mut wport = WorkerPort::new(Worker::new(mem, bell, &t), None);
+        let pool = Pool::new(PoolConfig {
+            frames: 64,
+            ..PoolConfig::default()
+        })
+        .unwrap();
+        let mut ctx = PortCtx::new(&pool, 5, 7);
+        for i in 0..10u8 {
+            let meta = Meta {
+                user: u64::from(i),
+                ..Meta::default()
+            };
+            master.push(&[i; 60], &meta, 0).unwrap();
+        }
+        let mut batch = Batch::with_capacity(4);
+        assert_eq!(wport.recv(&mut batch, &mut ctx), RecvStatus::Ready);
+        let got: Vec<_> = batch
+            .iter()
+            .map(|p| (p.user_meta(), p.input_port()))
+            .collect();
+        assert_eq!(got, [(0, 7), (1, 7), (2, 7), (3, 7)]);
+        assert_eq!(wport.pending(), 4);
+        // The "graph": drops 1, rewrites 2, and emits two new packets.
+        let mut out = Batch::with_capacity(8);
+        for (mut p, _) in batch.drain() {
+            match p.user_meta() {
+                1 => continue,
+                2 => p.data_mut()[0] = 0xee,
+                _ => {}
+            }
+            out.push(p).unwrap();
+        }
+        for k in [100u64, 101] {
+            let mut p = pool.alloc_with(&[k as u8; 30]).unwrap();
+            p.set_user_meta(k);
+            out.push(p).unwrap();
+        }
+        wport.send(&mut out, &mut ctx);
+        assert!(out.is_empty());
+        assert_eq!(wport.pending(), 0);
+        // Next round: four more, the graph emits nothing for them.
+        wport.recv(&mut batch, &mut ctx);
+        assert_eq!(batch.len(), 4);
+        batch.clear();
+        // Next round hands those back dropped and takes the last two.
+        wport.recv(&mut batch, &mut ctx);
+        assert_eq!(batch.len(), 2);
+        wport.send(&mut batch, &mut ctx);
+        assert_eq!(pool.available(), 64, "every frame went home");
+
+        let mut seen = Vec::new();
+        master
+            .poll(0, |r| {
+                seen.push(match r {
+                    Returned::Forward(d, m) => format!("F{}:{}:{}", m.user, d.len(), d[0]),
+                    Returned::Dropped(_) => "D".to_string(),
+                    Returned::Generated(d, m) => format!("G{}:{}", m.user, d.len()),
+                })
+            })
+            .unwrap();
+        assert_eq!(
+            seen,
+            [
+                "F0:60:0",
+                "F2:60:238",
+                "F3:60:3",
+                "F100:30:100",
+                "G101:30",
+                "D",
+                "D",
+                "D",
+                "D",
+                "F8:60:8",
+                "F9:60:9"
+            ]
+        );
+        assert_eq!(master.pending(), 0);
+        let mut counters = std::collections::HashMap::new();
+        wport.counters(&mut |k, v| {
+            counters.insert(k.to_string(), v);
+        });
+        assert_eq!(counters["consumed"], 4);
+        assert_eq!(counters["to-aux"], 1);
+        assert_eq!(counters["handed-back"], 10);
+        // Shut down: the port ends once it holds nothing.
+        master.shutdown();
+        assert_eq!(wport.recv(&mut batch, &mut ctx), RecvStatus::Exhausted);
+    }
+
+    #[test]
+    fn a_worker_port_without_held_slots_leaves_output_to_the_runtime() {
+        let t = Tunables::default();
+        let mem = Arc::new(HeapMemory::new(4, 2, 128));
+        let bell = Arc::new(Semaphore::new());
+        let _master = Master::new(mem.clone(), bell.clone(), &t).unwrap();
+        let mut wport = WorkerPort::new(Worker::new(mem, bell, &t), None);
+        let pool = Pool::new(PoolConfig::default()).unwrap();
+        let mut ctx = PortCtx::new(&pool, 0, 0);
+        let mut batch = Batch::with_capacity(4);
+        assert_eq!(wport.recv(&mut batch, &mut ctx), RecvStatus::Ready);
+        assert!(batch.is_empty());
+        batch.push(pool.alloc_with(&[1; 20]).unwrap()).unwrap();
+        wport.send(&mut batch, &mut ctx);
+        assert_eq!(
+            batch.len(),
+            1,
+            "no slot to carry it: tx-full for the runtime"
+        );
     }
 }

@@ -169,6 +169,9 @@ pub struct Worker<M: Memory, D: Doorbell> {
     cons: u32,
     /// Last seen M.prodIndex (the private copy of §5.5).
     m_prod: u32,
+    /// Deferred mode ([`Worker::take`]): tokens in [cons, taken) were read
+    /// out and wait for [`Worker::complete`]. Equal to `cons` otherwise.
+    taken: u32,
     aux: AuxState,
     stats: WorkerStats,
 }
@@ -191,6 +194,7 @@ impl<M: Memory, D: Doorbell> Worker<M, D> {
             publish_every: tunables.publish_every.max(1),
             cons,
             m_prod: cons,
+            taken: cons,
             aux,
             mem,
             bell,
@@ -246,13 +250,103 @@ impl<M: Memory, D: Doorbell> Worker<M, D> {
             since_publish += 1;
             done += 1;
         }
+        self.taken = self.cons;
         self.publish();
         // After the hand-back: a Master that sees WAIT_FOR_SIGNAL may ring.
+        self.idle();
+        Ok(done)
+    }
+
+    /// Marks this Worker as waiting for a signal (after a hand-back, when
+    /// it found its ring empty): the Master rings it for the next tokens.
+    pub fn idle(&mut self) {
         self.mem
             .control()
             .status
             .store(WAIT_FOR_SIGNAL, Ordering::Release);
-        Ok(done)
+    }
+
+    /// Takes a posted wake-up without blocking (a Worker that waits in the
+    /// runtime's `poll()` on the eventfd instead of [`wait`](Self::wait)).
+    pub fn try_wait(&mut self) -> bool {
+        let woke = self.bell.try_wait();
+        self.stats.wakeups += u64::from(woke);
+        woke
+    }
+
+    /// Whether the Master asked this Worker to stop.
+    pub fn is_shut_down(&self) -> bool {
+        self.mem.control().shutdown.load(Ordering::Acquire) != 0
+    }
+
+    /// Deferred mode, for a Worker that processes tokens elsewhere (a netfn
+    /// graph, see `WorkerPort`): passes up to `max` new tokens to `f`
+    /// (which copies them out) without handing them back. Each must then be
+    /// finished, in order, by [`complete`](Self::complete). Returns how
+    /// many were taken.
+    pub fn take(
+        &mut self,
+        max: usize,
+        mut f: impl FnMut(&[u8], &Meta),
+    ) -> Result<usize, MasterIndexError> {
+        let mut n = 0;
+        while n < max {
+            if self.taken == self.m_prod {
+                // Acquire: pairs with the Master's Release of M.prodIndex.
+                let m_prod = self.mem.control().m_prod.load(Ordering::Acquire);
+                if m_prod >= self.slots {
+                    return Err(MasterIndexError {
+                        got: m_prod,
+                        slots: self.slots,
+                    });
+                }
+                self.m_prod = m_prod;
+                if self.taken == m_prod {
+                    break;
+                }
+            }
+            let index = self.taken;
+            let header = self.mem.header(RingId::Primary, index);
+            let len = (header.len.load() as usize).min(self.mem.data_capacity());
+            let meta = header.read_meta();
+            // SAFETY: `index` is in [W.consIndex, M.prodIndex): filled by the
+            // Master (visible through the Acquire above), which does not
+            // touch it until W.prodIndex is published past it.
+            unsafe {
+                self.mem
+                    .with_data(RingId::Primary, index, |buf| f(&buf[..len], &meta))
+            };
+            self.taken = next(index, self.slots);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Tokens taken and not yet completed.
+    pub fn held(&self) -> u32 {
+        distance(self.cons, self.taken, self.slots)
+    }
+
+    /// Finishes the oldest taken token through `f` (which rewrites it, emits
+    /// packets after it, and decides its verdict), publishing every
+    /// `publish_every` tokens. False if no token was held.
+    pub fn complete(&mut self, mut f: impl FnMut(&mut Token<'_, M>) -> Verdict) -> bool {
+        if self.cons == self.taken {
+            return false;
+        }
+        self.process_slot(&mut f);
+        self.cons = next(self.cons, self.slots);
+        if self.unpublished() >= self.publish_every {
+            self.publish();
+        }
+        true
+    }
+
+    /// Hands back every completed token now.
+    pub fn hand_back(&mut self) {
+        if self.unpublished() > 0 {
+            self.publish();
+        }
     }
 
     /// Sleeps and processes until the Master shuts this Worker down.

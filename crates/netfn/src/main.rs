@@ -14,8 +14,10 @@ use netfn_lang::{Diagnostics, Model, Vars};
 mod bench;
 mod bench_firewall;
 mod bench_nfs;
+mod bench_worker;
 mod run;
 mod view;
+mod worker;
 
 #[derive(Parser)]
 #[command(
@@ -85,6 +87,12 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// The Worker process a `worker(graph = FILE)` element spawns: runs
+    /// FILE's graph between its `ring()` ports (not for direct use).
+    Worker {
+        #[command(flatten)]
+        graph: GraphArgs,
+    },
     /// List every NF and port kind with its parameters.
     Nfs {
         /// Show only this kind.
@@ -107,6 +115,19 @@ enum DrawFormat {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Worker processes: throughput vs in-process, N Workers, spawn to
+    /// first packet, idle memory.
+    Workers {
+        /// Numbers of Workers, each with its own chain.
+        #[arg(long, value_delimiter = ',', default_value = "10,100")]
+        workers: Vec<usize>,
+        /// Spawns timed (the median is reported).
+        #[arg(long, default_value_t = 20)]
+        spawns: usize,
+        /// Length of each throughput run.
+        #[arg(long, value_parser = parse_duration, default_value = "2s")]
+        duration: Duration,
+    },
     /// Framework overhead: operators + runtime vs a hand-written loop, for
     /// chains of ttl NFs.
     Overhead {
@@ -169,7 +190,8 @@ enum BenchCommand {
 pub fn catalog() -> Catalog {
     let mut c = Catalog::new();
     c.extend(netfn_nfs::catalog())
-        .extend(netfn_ports::catalog());
+        .extend(netfn_ports::catalog())
+        .extend(worker::SPECS.iter());
     c
 }
 
@@ -260,6 +282,15 @@ fn main() -> ExitCode {
             };
             run::run(&graph.file, &catalog, options)
         }
+        Command::Bench {
+            which:
+                BenchCommand::Workers {
+                    workers,
+                    spawns,
+                    duration,
+                },
+        } => bench_worker::run(&workers, spawns, duration),
+        Command::Worker { graph } => worker::worker_main(&graph.file, &graph.define, &catalog),
         Command::Check { graph, json } => check(&graph, &catalog, json),
         Command::Graph {
             graph,

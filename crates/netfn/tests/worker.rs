@@ -1,0 +1,200 @@
+//! Worker processes end to end: `worker(graph = ...)` spawns `netfn
+//! worker`, a killed Worker is restarted with its packets counted as lost,
+//! and a second Worker of the same graph loses nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("netfn-worker-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Kills the Master (and so, by their parent-death signal, its Workers)
+/// if a test fails before it exits.
+struct Reap(Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The children of `pid` (every thread's).
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let s = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        out.extend(s.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+    }
+    out
+}
+
+fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+fn node<'a>(stats: &'a Value, name: &str) -> &'a Value {
+    stats["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .unwrap_or_else(|| panic!("no node {name} in {stats}"))
+}
+
+fn extra(stats: &Value, name: &str, key: &str) -> u64 {
+    node(stats, name)["extra"][key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{name}.{key} in {stats}"))
+}
+
+fn tx(stats: &Value, name: &str) -> u64 {
+    node(stats, name)["tx_packets"].as_u64().unwrap()
+}
+
+#[test]
+fn a_killed_worker_is_restarted_and_the_other_loses_nothing() {
+    let dir = scratch("kill");
+    for t in ["a", "b"] {
+        std::fs::write(
+            dir.join(format!("{t}.nf")),
+            "r :: ring();\nr -> ttl() -> r;\n",
+        )
+        .unwrap();
+    }
+    // 60k packets each at 20k pps: about 3 s, the kill after about 1 s.
+    let master = dir.join("master.nf");
+    std::fs::write(
+        &master,
+        "g1 :: generator(flows = 100, rate = 20000, count = 60000, sequence = true);\n\
+         g1 -> w1 :: worker(graph = \"a.nf\") -> s1 :: sink();\n\
+         g2 :: generator(flows = 100, rate = 20000, count = 60000, sequence = true);\n\
+         g2 -> w2 :: worker(graph = \"b.nf\") -> s2 :: sink(check = sequence);\n",
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_netfn"))
+        .args([
+            "run",
+            master.to_str().unwrap(),
+            "--json",
+            "--duration",
+            "15s",
+        ])
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut master_proc = Reap(child);
+    let pid = master_proc.0.id();
+    // Both Workers up, then kill -9 the one running a.nf.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let victim = loop {
+        let kids = children(pid);
+        let a = kids.iter().copied().find(|&k| cmdline(k).contains("a.nf"));
+        if let (true, Some(a)) = (kids.len() >= 2, a) {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "Workers did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    std::thread::sleep(Duration::from_millis(1000));
+    let status = Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while master_proc.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the Master did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(master_proc.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let stats: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(master_proc.0.stderr.as_mut().unwrap(), &mut err);
+        panic!("{e}: {stdout} {err}")
+    });
+    assert_eq!(stats["stop"], "sources done", "{stats}");
+
+    // The killed Worker: restarted once, a new pid; everything pushed into
+    // its ring came back or is counted lost.
+    assert_eq!(extra(&stats, "w1", "restarts"), 1, "{stats}");
+    assert_ne!(extra(&stats, "w1", "pid"), u64::from(victim));
+    let lost = extra(&stats, "w1", "lost");
+    assert_eq!(
+        extra(&stats, "w1", "ring-pushed"),
+        tx(&stats, "s1") + lost,
+        "{stats}"
+    );
+    assert!(tx(&stats, "s1") > 0);
+
+    // The other Worker: no restart, nothing lost, all in order.
+    assert_eq!(extra(&stats, "w2", "restarts"), 0);
+    assert_eq!(extra(&stats, "w2", "lost"), 0);
+    assert_eq!(extra(&stats, "w2", "ring-pushed"), tx(&stats, "s2"));
+    assert_eq!(extra(&stats, "s2", "out_of_order"), 0);
+    let tx_full = node(&stats, "w2")["drops"]["tx-full"].as_u64().unwrap_or(0);
+    assert_eq!(tx(&stats, "s2") + tx_full, 60000, "{stats}");
+    assert_eq!(extra(&stats, "s2", "lost"), tx_full);
+    // No Worker outlives the Master.
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(children(pid).is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn worker_runs_the_example_and_check_accepts_ring_graphs() {
+    // The example's graph with a shorter generator (it ends the run, and
+    // the Worker's ring drains before the Master stops).
+    let dir = scratch("example");
+    let example = std::fs::read_to_string(repo().join("examples/worker.nf")).unwrap();
+    let short = example.replace("count = 2000000", "count = 20000");
+    assert_ne!(short, example);
+    std::fs::write(dir.join("worker.nf"), short).unwrap();
+    std::fs::copy(repo().join("examples/tenant.nf"), dir.join("tenant.nf")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_netfn"))
+        .args(["run", dir.join("worker.nf").to_str().unwrap(), "--json"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pushed = extra(&stats, "w", "ring-pushed");
+    assert!(pushed > 0);
+    // Everything pushed came back, checksums right after the TTL change.
+    assert_eq!(tx(&stats, "out"), pushed, "{stats}");
+    assert_eq!(extra(&stats, "out", "bad_checksum"), 0);
+
+    // ring() outside a Worker: a build error, not a hang.
+    let out = Command::new(env!("CARGO_BIN_EXE_netfn"))
+        .args(["run", "examples/tenant.nf", "--duration", "100ms"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("NETFN_RING_REGION_FD"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
