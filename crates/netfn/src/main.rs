@@ -13,6 +13,7 @@ use netfn_lang::{Diagnostics, Model, Vars};
 
 mod bench;
 mod bench_firewall;
+mod bench_io;
 mod bench_nfs;
 mod run;
 mod view;
@@ -149,6 +150,31 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Real packet I/O on a namespace topology (h1 -> middlebox -> h2):
+    /// kernel forwarding, kernel NAT + 500 nftables rules, netfn (empty
+    /// graph; firewall -> NAT) on afpacket and afxdp, and Open vSwitch's
+    /// userspace datapath, under the netfn generator and iperf3, in one run.
+    /// Needs root.
+    Io {
+        /// Print one JSON object instead of the tables.
+        #[arg(long)]
+        json: bool,
+        /// Also write a plot of throughput vs packet size (SVG) here.
+        #[arg(long, value_name = "OUT.svg")]
+        plot: Option<PathBuf>,
+        /// Short windows (a smoke test, about a minute): the numbers are
+        /// noisy.
+        #[arg(long)]
+        quick: bool,
+        /// Only these systems (kernel, kernel-nat, netfn-empty-afpacket,
+        /// netfn-empty-afxdp, netfn-fwnat-afpacket, netfn-fwnat-afxdp,
+        /// ovs-netdev).
+        #[arg(long, value_delimiter = ',')]
+        systems: Vec<String>,
+        /// Skip the overload sweep (delivered vs offered past capacity).
+        #[arg(long)]
+        no_overload: bool,
+    },
     /// The firewall's classifier against its rule count: Mpps with 10, 100,
     /// 1000 and 5000 rules (random non-matching ones, then matching ones)
     /// on 64-byte frames over 10k flows, and the ratio to the first count.
@@ -284,6 +310,41 @@ fn main() -> ExitCode {
                 Duration::from_millis(round_ms),
                 rounds,
             );
+            if json {
+                println!("{}", serde_json::to_string(&report).expect("serialisable"));
+            } else {
+                print!("{}", report.table());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Bench {
+            which:
+                BenchCommand::Io {
+                    json,
+                    plot,
+                    quick,
+                    systems,
+                    no_overload,
+                },
+        } => {
+            let options = bench_io::Options {
+                quick,
+                systems,
+                no_overload,
+            };
+            let report = match bench_io::run(&options) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: bench io: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            if let Some(path) = plot {
+                if let Err(e) = std::fs::write(&path, report.svg()) {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    return ExitCode::from(1);
+                }
+            }
             if json {
                 println!("{}", serde_json::to_string(&report).expect("serialisable"));
             } else {
