@@ -15,6 +15,10 @@ declare -A want=(
   [iperf3]=iperf3
   [python3]=python3
   [ethtool]=ethtool
+  # netfn bench io (crates/netfn/src/bench_io.rs): the peers it measures
+  [nft]=nftables
+  [taskset]=util-linux
+  [ovs-vswitchd]=openvswitch-switch
 )
 
 missing=()

@@ -339,10 +339,7 @@ pub fn run(opts: &Options) -> Res<Report> {
     for s in &opts.systems {
         if !SYSTEMS.iter().any(|d| d.id == s) {
             let ids: Vec<_> = SYSTEMS.iter().map(|d| d.id).collect();
-            return Err(format!(
-                "unknown system `{s}` (known: {})",
-                ids.join(", ")
-            ));
+            return Err(format!("unknown system `{s}` (known: {})", ids.join(", ")));
         }
     }
     remove_stale_namespaces();
@@ -477,9 +474,15 @@ impl Bench {
         self.sleep(0.5)?;
         for payload in PAYLOADS {
             let graph = self.gen_graph(&topo, payload, gw, 0.0)?;
-            let (offered, delivered) =
-                self.window(&mut topo, &graph, self.timing.window_s, Some(("h2", "eth0")))?;
-            result.generator.push(Flow::new(payload, offered, delivered));
+            let (offered, delivered) = self.window(
+                &mut topo,
+                &graph,
+                self.timing.window_s,
+                Some(("h2", "eth0")),
+            )?;
+            result
+                .generator
+                .push(Flow::new(payload, offered, delivered));
         }
         topo.stop(sink);
         result.sink = Some(read_sink(&sink_out));
@@ -689,7 +692,9 @@ impl Bench {
     fn iperf(&self, topo: &mut Topo, payload: Option<usize>) -> Res<Value> {
         let server = topo.spawn("h2", &["iperf3", "-s", "-1"], &[], None)?;
         let secs = self.timing.iperf_s.to_string();
-        let mut args = vec!["taskset", "-c", "0", "iperf3", "-c", H2_IP, "-J", "-t", &secs];
+        let mut args = vec![
+            "taskset", "-c", "0", "iperf3", "-c", H2_IP, "-J", "-t", &secs,
+        ];
         let len;
         if let Some(p) = payload {
             len = p.to_string();
@@ -730,7 +735,16 @@ impl Bench {
                 topo.exec(
                     mb,
                     &[
-                        "ip", "neigh", "replace", ip, "lladdr", mac, "dev", dev, "nud", "permanent",
+                        "ip",
+                        "neigh",
+                        "replace",
+                        ip,
+                        "lladdr",
+                        mac,
+                        "dev",
+                        dev,
+                        "nud",
+                        "permanent",
                     ],
                 )?;
             }
@@ -781,7 +795,13 @@ impl Bench {
     }
 
     fn start_ovs(&self, topo: &mut Topo) -> Res<()> {
-        for tool in ["ovsdb-server", "ovsdb-tool", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl"] {
+        for tool in [
+            "ovsdb-server",
+            "ovsdb-tool",
+            "ovs-vswitchd",
+            "ovs-vsctl",
+            "ovs-ofctl",
+        ] {
             if !have(tool) {
                 return Err(format!(
                     "`{tool}` is not installed (scripts/setup.sh installs openvswitch-switch)"
@@ -841,7 +861,15 @@ impl Bench {
             None,
         )?;
         let steps: [&[&str]; 3] = [
-            &["add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev"],
+            &[
+                "add-br",
+                "br0",
+                "--",
+                "set",
+                "bridge",
+                "br0",
+                "datapath_type=netdev",
+            ],
             &["add-port", "br0", "v1"],
             &["add-port", "br0", "v2"],
         ];
@@ -981,7 +1009,14 @@ impl Topo {
         ]))?;
         topo.exec("mb", &["sysctl", "-qw", "net.ipv4.ip_forward=0"])?;
         for dev in ["v1", "v2"] {
-            topo.exec("mb", &["sysctl", "-qw", &format!("net.ipv6.conf.{dev}.disable_ipv6=1")])?;
+            topo.exec(
+                "mb",
+                &[
+                    "sysctl",
+                    "-qw",
+                    &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
+                ],
+            )?;
             topo.exec("mb", &["ip", "link", "set", dev, "up"])?;
         }
         let (gw1, gw2) = match wiring {
@@ -992,7 +1027,10 @@ impl Topo {
             ("h1", "10.99.1.1/24", "10.99.1.254", gw1),
             ("h2", "10.99.2.1/24", "10.99.2.254", gw2),
         ] {
-            topo.exec(host, &["sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=1"])?;
+            topo.exec(
+                host,
+                &["sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=1"],
+            )?;
             topo.exec(host, &["ip", "addr", "add", ip, "dev", "eth0"])?;
             if have("ethtool") {
                 let _ = topo.exec(host, &["ethtool", "-K", "eth0", "tx", "off"]);
@@ -1002,7 +1040,16 @@ impl Topo {
             topo.exec(
                 host,
                 &[
-                    "ip", "neigh", "replace", gw, "lladdr", gwmac, "dev", "eth0", "nud", "permanent",
+                    "ip",
+                    "neigh",
+                    "replace",
+                    gw,
+                    "lladdr",
+                    gwmac,
+                    "dev",
+                    "eth0",
+                    "nud",
+                    "permanent",
                 ],
             )?;
         }
@@ -1040,7 +1087,8 @@ impl Topo {
             .stderr(Stdio::null());
         match out {
             Some(path) => {
-                let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let f =
+                    std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
                 c.stdout(f);
             }
             None => {
@@ -1153,16 +1201,24 @@ fn cmd_ok(c: &mut Command) -> Res<String> {
         Ok(stdout)
     } else {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        Err(format!("{}{}", stderr.trim(), if stdout.is_empty() { String::new() } else { format!("\n{stdout}") }))
+        Err(format!(
+            "{}{}",
+            stderr.trim(),
+            if stdout.is_empty() {
+                String::new()
+            } else {
+                format!("\n{stdout}")
+            }
+        ))
     }
 }
 
 fn have(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|d| d.join(tool).is_file())
-    }) || ["/usr/sbin", "/sbin"]
-        .iter()
-        .any(|d| Path::new(d).join(tool).is_file())
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
+        || ["/usr/sbin", "/sbin"]
+            .iter()
+            .any(|d| Path::new(d).join(tool).is_file())
 }
 
 fn link_stats(ns: &str, dev: &str) -> Res<LinkStats> {
@@ -1221,7 +1277,11 @@ fn parse_udp(v: &Value, payload: usize) -> Res<Flow> {
         return Err("iperf3 UDP report without end.sum packets/lost_packets/seconds".into());
     };
     let secs = secs.max(1e-3);
-    Ok(Flow::new(payload, packets / secs, (packets - lost).max(0.0) / secs))
+    Ok(Flow::new(
+        payload,
+        packets / secs,
+        (packets - lost).max(0.0) / secs,
+    ))
 }
 
 fn read_sink(path: &Path) -> SinkCheck {
@@ -1431,7 +1491,11 @@ impl Report {
         let _ = writeln!(
             o,
             "{:<22} {:>24} {:>24} {:>10} {:>14}",
-            "ping h1 -> h2 (us)", "idle min/avg/p99", "loaded min/avg/p99", "load pps", "sink bad/checked"
+            "ping h1 -> h2 (us)",
+            "idle min/avg/p99",
+            "loaded min/avg/p99",
+            "load pps",
+            "sink bad/checked"
         );
         for s in self.systems.iter().filter(|s| s.available) {
             let fmt = |r: &Rtt| {
@@ -1502,7 +1566,10 @@ impl Report {
         let (w, h) = (980.0, 460.0);
         let (pw, ph) = (330.0, 300.0);
         let top = 50.0;
-        let panels = [(70.0, "delivered Mpps"), (480.0, "delivered Gbit/s (UDP payload)")];
+        let panels = [
+            (70.0, "delivered Mpps"),
+            (480.0, "delivered Gbit/s (UDP payload)"),
+        ];
         let mut s = format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
              <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
@@ -1516,7 +1583,13 @@ impl Report {
             .enumerate()
             .collect();
         for (pi, (x0, title)) in panels.iter().enumerate() {
-            let value = |f: &Flow| if pi == 0 { f.delivered_pps / 1e6 } else { f.gbps };
+            let value = |f: &Flow| {
+                if pi == 0 {
+                    f.delivered_pps / 1e6
+                } else {
+                    f.gbps
+                }
+            };
             let mut max: f64 = self.generator_alone.iter().map(value).fold(0.0, f64::max);
             for (_, sys) in &series {
                 for f in sys.generator.iter().chain(&sys.iperf_udp) {
@@ -1574,10 +1647,18 @@ impl Report {
                 );
                 for p in &pts {
                     let (px, py) = p.split_once(',').unwrap_or(("0", "0"));
-                    let _ = writeln!(s, "<circle cx=\"{px}\" cy=\"{py}\" r=\"3\" fill=\"{color}\"/>");
+                    let _ = writeln!(
+                        s,
+                        "<circle cx=\"{px}\" cy=\"{py}\" r=\"3\" fill=\"{color}\"/>"
+                    );
                 }
             };
-            line(&self.generator_alone, "#000", " stroke-dasharray=\"2,3\"", &mut s);
+            line(
+                &self.generator_alone,
+                "#000",
+                " stroke-dasharray=\"2,3\"",
+                &mut s,
+            );
             for (ci, sys) in &series {
                 let c = COLORS[ci % COLORS.len()];
                 line(&sys.generator, c, "", &mut s);
