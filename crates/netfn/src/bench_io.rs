@@ -1153,7 +1153,7 @@ impl Topo {
 impl Drop for Topo {
     fn drop(&mut self) {
         for id in (0..self.children.len()).rev() {
-            if matches!(self.children[id], Some(_)) {
+            if self.children[id].is_some() {
                 self.stop(id);
             }
         }

@@ -339,11 +339,11 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            if let Some(path) = plot {
-                if let Err(e) = std::fs::write(&path, report.svg()) {
-                    eprintln!("error: cannot write {}: {e}", path.display());
-                    return ExitCode::from(1);
-                }
+            if let Some(path) = plot
+                && let Err(e) = std::fs::write(&path, report.svg())
+            {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::from(1);
             }
             if json {
                 println!("{}", serde_json::to_string(&report).expect("serialisable"));
