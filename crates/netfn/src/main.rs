@@ -174,6 +174,9 @@ enum BenchCommand {
         /// Skip the overload sweep (delivered vs offered past capacity).
         #[arg(long)]
         no_overload: bool,
+        /// Also write the JSON report here (keeps table and JSON of one run).
+        #[arg(long, value_name = "OUT.json")]
+        save_json: Option<PathBuf>,
     },
     /// The firewall's classifier against its rule count: Mpps with 10, 100,
     /// 1000 and 5000 rules (random non-matching ones, then matching ones)
@@ -325,6 +328,7 @@ fn main() -> ExitCode {
                     quick,
                     systems,
                     no_overload,
+                    save_json,
                 },
         } => {
             let options = bench_io::Options {
@@ -341,6 +345,15 @@ fn main() -> ExitCode {
             };
             if let Some(path) = plot
                 && let Err(e) = std::fs::write(&path, report.svg())
+            {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+            if let Some(path) = save_json
+                && let Err(e) = std::fs::write(
+                    &path,
+                    serde_json::to_string_pretty(&report).expect("serialisable") + "\n",
+                )
             {
                 eprintln!("error: cannot write {}: {e}", path.display());
                 return ExitCode::from(1);
