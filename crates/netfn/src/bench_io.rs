@@ -283,8 +283,20 @@ pub struct SystemResult {
     pub ping_idle: Option<Rtt>,
     pub ping_loaded: Option<LoadedRtt>,
     pub sink: Option<SinkCheck>,
+    /// netfn middleboxes: each port's packets and its nonzero drop and
+    /// error counters over the whole system run (where packets were lost).
+    pub middlebox_ports: Vec<PortCounters>,
     pub vs_kernel: Ratios,
     pub vs_kernel_nat: Ratios,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PortCounters {
+    pub name: String,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    /// Nonzero counters whose name says drop, error, full or empty.
+    pub losses: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -449,13 +461,17 @@ impl Bench {
             _ => Wiring::Routed,
         };
         let mut topo = Topo::up(&self.dir, wiring)?;
-        if let Err(why) = self.start_middlebox(&mut topo, def.kind) {
-            if self.stop.load(Ordering::Acquire) {
-                return Err("interrupted".into());
+        let _ = std::fs::remove_file(self.dir.join("mb.log"));
+        let middlebox = match self.start_middlebox(&mut topo, def.kind) {
+            Ok(id) => id,
+            Err(why) => {
+                if self.stop.load(Ordering::Acquire) {
+                    return Err("interrupted".into());
+                }
+                result.reason = Some(why);
+                return Ok((result, Vec::new()));
             }
-            result.reason = Some(why);
-            return Ok((result, Vec::new()));
-        }
+        };
         if let Err(why) = self.wait_forwarding(&topo) {
             result.reason = Some(why);
             return Ok((result, Vec::new()));
@@ -540,6 +556,10 @@ impl Bench {
                 }
                 sweeps.push(self.overload(&mut topo, gw, cap, mode)?);
             }
+        }
+        if let Some(id) = middlebox {
+            topo.stop(id);
+            result.middlebox_ports = read_ports(&self.dir.join("mb.log"));
         }
         Ok((result, sweeps))
     }
@@ -737,7 +757,8 @@ impl Bench {
         Err(last)
     }
 
-    fn start_middlebox(&self, topo: &mut Topo, kind: Kind) -> Res<()> {
+    /// Sets the middlebox up; returns the netfn process, if it is one.
+    fn start_middlebox(&self, topo: &mut Topo, kind: Kind) -> Res<Option<usize>> {
         let mb = "mb";
         let kernel_ip = |topo: &Topo| -> Res<()> {
             topo.exec(mb, &["ip", "addr", "add", "10.99.1.254/24", "dev", "v1"])?;
@@ -764,7 +785,7 @@ impl Bench {
         };
         let exe = self.exe.to_str().unwrap_or("netfn").to_string();
         match kind {
-            Kind::Kernel => kernel_ip(topo),
+            Kind::Kernel => kernel_ip(topo).map(|()| None),
             Kind::KernelNat => {
                 if !have("nft") {
                     return Err("nft is not installed (scripts/setup.sh installs nftables)".into());
@@ -772,7 +793,7 @@ impl Bench {
                 kernel_ip(topo)?;
                 let file = self.dir.join("kernel-nat.nft");
                 topo.exec(mb, &["nft", "-f", file.to_str().unwrap_or("")])?;
-                Ok(())
+                Ok(None)
             }
             Kind::NetfnEmpty(port) => {
                 let graph = self.dir.join(format!("empty-{}.nf", port.name()));
@@ -782,27 +803,27 @@ impl Bench {
                     &format!("a :: {p}(dev = v1);\nb :: {p}(dev = v2);\na -> b;\nb -> a;\n"),
                 )?;
                 let log = self.dir.join("mb.log");
-                topo.spawn(
+                let id = topo.spawn(
                     mb,
                     &["taskset", "-c", "1", &exe, "run"],
-                    &[graph.as_os_str(), "-q".as_ref()],
+                    &[graph.as_os_str(), "-q".as_ref(), "--json".as_ref()],
                     Some(&log),
                 )?;
-                Ok(())
+                Ok(Some(id))
             }
             Kind::NetfnFwNat(port) => {
                 let graph = self.dir.join(format!("fwnat-{}.nf", port.name()));
                 write(&graph, &fwnat_graph(port))?;
                 let log = self.dir.join("mb.log");
-                topo.spawn(
+                let id = topo.spawn(
                     mb,
                     &["taskset", "-c", "1", &exe, "run"],
-                    &[graph.as_os_str(), "-q".as_ref()],
+                    &[graph.as_os_str(), "-q".as_ref(), "--json".as_ref()],
                     Some(&log),
                 )?;
-                Ok(())
+                Ok(Some(id))
             }
-            Kind::Ovs => self.start_ovs(topo),
+            Kind::Ovs => self.start_ovs(topo).map(|()| None),
         }
     }
 
@@ -1322,6 +1343,46 @@ fn read_sink(path: &Path) -> SinkCheck {
     c
 }
 
+/// The ports of a netfn `run --json` report.
+fn read_ports(path: &Path) -> Vec<PortCounters> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let Some(v) = text
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok())
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for node in v["nodes"].as_array().into_iter().flatten() {
+        if node["is_port"] != true {
+            continue;
+        }
+        let mut losses = std::collections::BTreeMap::new();
+        for (k, val) in node["extra"].as_object().into_iter().flatten() {
+            let n = val.as_u64().unwrap_or(0);
+            let lossy = ["drop", "error", "full", "empty", "eagain", "enobufs"]
+                .iter()
+                .any(|w| k.contains(w));
+            if lossy && n > 0 {
+                losses.insert(k.clone(), n);
+            }
+        }
+        for (k, val) in node["drops"].as_object().into_iter().flatten() {
+            if let Some(n) = val.as_u64().filter(|n| *n > 0) {
+                losses.insert(format!("drop:{k}"), n);
+            }
+        }
+        out.push(PortCounters {
+            name: node["name"].as_str().unwrap_or("?").to_string(),
+            rx_packets: node["rx_packets"].as_u64().unwrap_or(0),
+            tx_packets: node["tx_packets"].as_u64().unwrap_or(0),
+            losses,
+        });
+    }
+    out
+}
+
 fn fill_ratios(systems: &mut [SystemResult]) {
     let find = |id: &str| systems.iter().find(|s| s.id == id && s.available).cloned();
     let kernel = find("kernel");
@@ -1537,6 +1598,36 @@ impl Report {
                     .as_ref()
                     .map_or("-".into(), |c| format!("{}/{}", c.bad_checksum, c.checked)),
             );
+        }
+        let mut header = false;
+        for s in self
+            .systems
+            .iter()
+            .filter(|s| !s.middlebox_ports.is_empty())
+        {
+            if !header {
+                let _ = writeln!(o);
+                let _ = writeln!(
+                    o,
+                    "netfn middlebox ports over the whole system run (rx/tx packets; losses):"
+                );
+                header = true;
+            }
+            let ports: Vec<String> = s
+                .middlebox_ports
+                .iter()
+                .map(|p| {
+                    let l: Vec<String> = p.losses.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!(
+                        "{} {}/{} [{}]",
+                        p.name,
+                        p.rx_packets,
+                        p.tx_packets,
+                        l.join(" ")
+                    )
+                })
+                .collect();
+            let _ = writeln!(o, "{:<22} {}", s.id, ports.join("; "));
         }
         for ov in &self.overload {
             let _ = writeln!(o);
