@@ -92,6 +92,9 @@ pub struct Options {
     pub systems: Vec<String>,
     /// Skip the overload sweep.
     pub no_overload: bool,
+    /// Rounds over all systems (each figure is the median over rounds);
+    /// None: 3, or 1 with `quick`.
+    pub rounds: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,6 +330,8 @@ pub struct Report {
     pub load_average_start: String,
     pub load_average_end: String,
     pub quick: bool,
+    /// Each figure is the median over this many rounds.
+    pub rounds: usize,
     pub timing: Timing,
     pub netfn_binary: String,
     /// How every process the benchmark started was run (see PRIORITY).
@@ -377,18 +382,28 @@ pub fn run(opts: &Options) -> Res<Report> {
     };
     let load_start = load_average();
 
-    let generator_alone = bench.generator_alone()?;
-    let mut systems = Vec::new();
-    let mut overload = Vec::new();
-    for def in SYSTEMS
+    let rounds = opts.rounds.unwrap_or(if opts.quick { 1 } else { 3 }).max(1);
+    let defs: Vec<&SystemDef> = SYSTEMS
         .iter()
         .filter(|d| opts.systems.is_empty() || opts.systems.iter().any(|s| s == d.id))
-    {
-        let sweep = !opts.no_overload && def.id == OVERLOAD_SYSTEM;
-        let (result, sweeps) = bench.system(def, sweep)?;
-        systems.push(result);
-        overload.extend(sweeps);
+        .collect();
+    // Rounds go over every system in turn, so that the load of a shared
+    // machine, which comes and goes, falls on all of them alike.
+    let mut alone: Vec<Vec<Flow>> = Vec::new();
+    let mut per_system: Vec<Vec<SystemResult>> = vec![Vec::new(); defs.len()];
+    let mut overload = Vec::new();
+    for round in 0..rounds {
+        alone.push(bench.generator_alone()?);
+        for (i, def) in defs.iter().enumerate() {
+            // The sweep once, in the last round.
+            let sweep = !opts.no_overload && def.id == OVERLOAD_SYSTEM && round + 1 == rounds;
+            let (result, sweeps) = bench.system(def, sweep)?;
+            per_system[i].push(result);
+            overload.extend(sweeps);
+        }
     }
+    let generator_alone = median_flows(&alone);
+    let mut systems: Vec<SystemResult> = per_system.iter().map(|r| median_system(r)).collect();
     fill_ratios(&mut systems);
     Ok(Report {
         kernel: read_trim("/proc/sys/kernel/osrelease"),
@@ -396,6 +411,7 @@ pub fn run(opts: &Options) -> Res<Report> {
         load_average_start: load_start,
         load_average_end: load_average(),
         quick: opts.quick,
+        rounds,
         timing,
         netfn_binary: bench.exe.display().to_string(),
         priority: PRIORITY.join(" "),
@@ -1383,6 +1399,122 @@ fn read_ports(path: &Path) -> Vec<PortCounters> {
     out
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Per payload, the median offered and delivered over rounds.
+fn median_flows(rounds: &[Vec<Flow>]) -> Vec<Flow> {
+    PAYLOADS
+        .iter()
+        .filter_map(|p| {
+            let of: Vec<&Flow> = rounds
+                .iter()
+                .flatten()
+                .filter(|f| f.payload == *p)
+                .collect();
+            if of.is_empty() {
+                return None;
+            }
+            Some(Flow::new(
+                *p,
+                median(of.iter().map(|f| f.offered_pps).collect()),
+                median(of.iter().map(|f| f.delivered_pps).collect()),
+            ))
+        })
+        .collect()
+}
+
+fn median_rtt(r: &[&Rtt]) -> Rtt {
+    Rtt {
+        sent: r.iter().map(|x| x.sent).sum(),
+        received: r.iter().map(|x| x.received).sum(),
+        min_us: median(r.iter().map(|x| x.min_us).collect()),
+        avg_us: median(r.iter().map(|x| x.avg_us).collect()),
+        p99_us: median(r.iter().map(|x| x.p99_us).collect()),
+    }
+}
+
+/// One system's rounds into one result: medians of every figure, sums of
+/// the checks and counters, every reason.
+fn median_system(rounds: &[SystemResult]) -> SystemResult {
+    let measured: Vec<&SystemResult> = rounds.iter().filter(|r| r.available).collect();
+    let first = &rounds[0];
+    let mut reasons: Vec<String> = rounds.iter().filter_map(|r| r.reason.clone()).collect();
+    reasons.dedup();
+    let mut out = SystemResult {
+        id: first.id.clone(),
+        label: first.label.clone(),
+        available: !measured.is_empty(),
+        reason: if reasons.is_empty() {
+            None
+        } else {
+            Some(reasons.join("; "))
+        },
+        ..SystemResult::default()
+    };
+    if measured.is_empty() {
+        return out;
+    }
+    let gens: Vec<Vec<Flow>> = measured.iter().map(|r| r.generator.clone()).collect();
+    out.generator = median_flows(&gens);
+    let udp: Vec<Vec<Flow>> = measured.iter().map(|r| r.iperf_udp.clone()).collect();
+    out.iperf_udp = median_flows(&udp);
+    let tcp: Vec<f64> = measured.iter().filter_map(|r| r.tcp_gbps).collect();
+    out.tcp_gbps = (!tcp.is_empty()).then(|| median(tcp));
+    let idle: Vec<&Rtt> = measured
+        .iter()
+        .filter_map(|r| r.ping_idle.as_ref())
+        .collect();
+    out.ping_idle = (!idle.is_empty()).then(|| median_rtt(&idle));
+    let loaded: Vec<&LoadedRtt> = measured
+        .iter()
+        .filter_map(|r| r.ping_loaded.as_ref())
+        .collect();
+    if !loaded.is_empty() {
+        let rtts: Vec<&Rtt> = loaded.iter().map(|l| &l.rtt).collect();
+        out.ping_loaded = Some(LoadedRtt {
+            load_pps: median(loaded.iter().map(|l| l.load_pps).collect()),
+            delivered_pps: median(loaded.iter().map(|l| l.delivered_pps).collect()),
+            rtt: median_rtt(&rtts),
+        });
+    }
+    let sinks: Vec<&SinkCheck> = measured.iter().filter_map(|r| r.sink.as_ref()).collect();
+    if !sinks.is_empty() {
+        out.sink = Some(SinkCheck {
+            received: sinks.iter().map(|c| c.received).sum(),
+            checked: sinks.iter().map(|c| c.checked).sum(),
+            bad_checksum: sinks.iter().map(|c| c.bad_checksum).sum(),
+        });
+    }
+    let mut ports: Vec<PortCounters> = Vec::new();
+    for r in &measured {
+        for p in &r.middlebox_ports {
+            match ports.iter_mut().find(|q| q.name == p.name) {
+                Some(q) => {
+                    q.rx_packets += p.rx_packets;
+                    q.tx_packets += p.tx_packets;
+                    for (k, v) in &p.losses {
+                        *q.losses.entry(k.clone()).or_default() += v;
+                    }
+                }
+                None => ports.push(p.clone()),
+            }
+        }
+    }
+    out.middlebox_ports = ports;
+    out
+}
+
 fn fill_ratios(systems: &mut [SystemResult]) {
     let find = |id: &str| systems.iter().find(|s| s.id == id && s.available).cloned();
     let kernel = find("kernel");
@@ -1467,8 +1599,9 @@ impl Report {
         let mut o = String::new();
         let _ = writeln!(
             o,
-            "netfn bench io{}: h1 -> mb -> h2 over veth, kernel {}, {} CPUs, load average {} (start) / {} (end), {:.0} s",
+            "netfn bench io{}: h1 -> mb -> h2 over veth, median of {} round(s), kernel {}, {} CPUs, load average {} (start) / {} (end), {:.0} s",
             if self.quick { " --quick" } else { "" },
+            self.rounds,
             self.kernel,
             self.cpus,
             self.load_average_start,
@@ -1609,7 +1742,7 @@ impl Report {
                 let _ = writeln!(o);
                 let _ = writeln!(
                     o,
-                    "netfn middlebox ports over the whole system run (rx/tx packets; losses):"
+                    "netfn middlebox ports, all rounds (rx/tx packets; losses):"
                 );
                 header = true;
             }

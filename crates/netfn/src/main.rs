@@ -177,6 +177,10 @@ enum BenchCommand {
         /// Also write the JSON report here (keeps table and JSON of one run).
         #[arg(long, value_name = "OUT.json")]
         save_json: Option<PathBuf>,
+        /// Rounds over all systems; each figure is the median (default 3,
+        /// 1 with --quick).
+        #[arg(long)]
+        rounds: Option<usize>,
     },
     /// The firewall's classifier against its rule count: Mpps with 10, 100,
     /// 1000 and 5000 rules (random non-matching ones, then matching ones)
@@ -329,12 +333,14 @@ fn main() -> ExitCode {
                     systems,
                     no_overload,
                     save_json,
+                    rounds,
                 },
         } => {
             let options = bench_io::Options {
                 quick,
                 systems,
                 no_overload,
+                rounds,
             };
             let report = match bench_io::run(&options) {
                 Ok(r) => r,
