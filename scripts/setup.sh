@@ -16,6 +16,10 @@ declare -A want=(
   [python3]=python3
   [curl]=curl
   [ethtool]=ethtool
+  # netfn bench io (crates/netfn/src/bench_io.rs): the peers it measures
+  [nft]=nftables
+  [taskset]=util-linux
+  [ovs-vswitchd]=openvswitch-switch
 )
 
 missing=()

@@ -157,6 +157,9 @@ struct Template {
     udp: bool,
 }
 
+/// Seconds of sending a paced generator may fall behind and make up.
+const RATE_CATCH_UP: f64 = 0.01;
+
 /// The generator port.
 #[derive(Debug)]
 pub struct Generator {
@@ -284,9 +287,14 @@ impl Generator {
         let last = *self.last_refill.get_or_insert(now);
         let elapsed = now.saturating_sub(last) as f64 * 1e-9;
         self.last_refill = Some(now);
-        // Allow a burst of at most one batch.
-        self.tokens = (self.tokens + elapsed * self.config.rate as f64).min(max as f64);
-        let n = self.tokens as usize;
+        // Credit for at most RATE_CATCH_UP (or one batch): a generator the
+        // OS descheduled for a few milliseconds (a nap that overslept, a
+        // busy machine) catches up, in batches, instead of losing that
+        // time for good and falling short of its rate; a longer stall is
+        // not made up.
+        let cap = (self.config.rate as f64 * RATE_CATCH_UP).max(max as f64);
+        self.tokens = (self.tokens + elapsed * self.config.rate as f64).min(cap);
+        let n = (self.tokens as usize).min(max);
         self.tokens -= n as f64;
         n
     }

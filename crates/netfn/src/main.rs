@@ -13,6 +13,7 @@ use netfn_lang::{Diagnostics, Model, Vars};
 
 mod bench;
 mod bench_firewall;
+mod bench_io;
 mod bench_nfs;
 mod bench_worker;
 mod run;
@@ -170,6 +171,38 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Real packet I/O on a namespace topology (h1 -> middlebox -> h2):
+    /// kernel forwarding, kernel NAT + 500 nftables rules, netfn (empty
+    /// graph; firewall -> NAT) on afpacket and afxdp, and Open vSwitch's
+    /// userspace datapath, under the netfn generator and iperf3, in one run.
+    /// Needs root.
+    Io {
+        /// Print one JSON object instead of the tables.
+        #[arg(long)]
+        json: bool,
+        /// Also write a plot of throughput vs packet size (SVG) here.
+        #[arg(long, value_name = "OUT.svg")]
+        plot: Option<PathBuf>,
+        /// Short windows (a smoke test, about a minute): the numbers are
+        /// noisy.
+        #[arg(long)]
+        quick: bool,
+        /// Only these systems (kernel, kernel-nat, netfn-empty-afpacket,
+        /// netfn-empty-afxdp, netfn-fwnat-afpacket, netfn-fwnat-afxdp,
+        /// ovs-netdev).
+        #[arg(long, value_delimiter = ',')]
+        systems: Vec<String>,
+        /// Skip the overload sweep (delivered vs offered past capacity).
+        #[arg(long)]
+        no_overload: bool,
+        /// Also write the JSON report here (keeps table and JSON of one run).
+        #[arg(long, value_name = "OUT.json")]
+        save_json: Option<PathBuf>,
+        /// Rounds over all systems; each figure is the median (default 3,
+        /// 1 with --quick).
+        #[arg(long)]
+        rounds: Option<usize>,
+    },
     /// The firewall's classifier against its rule count: Mpps with 10, 100,
     /// 1000 and 5000 rules (random non-matching ones, then matching ones)
     /// on 64-byte frames over 10k flows, and the ratio to the first count.
@@ -315,6 +348,53 @@ fn main() -> ExitCode {
                 Duration::from_millis(round_ms),
                 rounds,
             );
+            if json {
+                println!("{}", serde_json::to_string(&report).expect("serialisable"));
+            } else {
+                print!("{}", report.table());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Bench {
+            which:
+                BenchCommand::Io {
+                    json,
+                    plot,
+                    quick,
+                    systems,
+                    no_overload,
+                    save_json,
+                    rounds,
+                },
+        } => {
+            let options = bench_io::Options {
+                quick,
+                systems,
+                no_overload,
+                rounds,
+            };
+            let report = match bench_io::run(&options) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: bench io: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            if let Some(path) = plot
+                && let Err(e) = std::fs::write(&path, report.svg())
+            {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+            if let Some(path) = save_json
+                && let Err(e) = std::fs::write(
+                    &path,
+                    serde_json::to_string_pretty(&report).expect("serialisable") + "\n",
+                )
+            {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
             if json {
                 println!("{}", serde_json::to_string(&report).expect("serialisable"));
             } else {
