@@ -378,37 +378,3 @@ fn drawing() {
     assert!(svg.contains("s/cls"), "{svg}");
     assert_eq!(svg, to_svg(&plan), "SVG output is deterministic");
 }
-
-#[test]
-fn examples_from_the_language_doc_validate() {
-    let doc = std::fs::read_to_string("../../docs/language.md").unwrap();
-    let first = doc
-        .split("```c\n")
-        .nth(1)
-        .unwrap()
-        .split("```")
-        .next()
-        .unwrap();
-    let first = first.replace("include \"lib/chains.nf\";", "");
-    let m = parse_str("edge.nf", &first, &Vars::new()).unwrap_or_else(|d| panic!("{}", d.render()));
-    let plan = validate(&m, &common::catalog()).unwrap_or_else(|d| panic!("{}", d.render()));
-    assert_eq!(
-        summary(&plan),
-        "8 elements, 9 connections, sources: eth0, eth1, sinks: eth0, eth1, capture"
-    );
-
-    let graphs = doc.split("## Sub-graphs").nth(1).unwrap();
-    let example = graphs
-        .split("```c\n")
-        .nth(1)
-        .unwrap()
-        .split("```")
-        .next()
-        .unwrap();
-    let text = format!(
-        "{example}\neth0 :: tap(name = \"eth0\"); eth1 :: tap(name = \"eth1\");\nweb :: pcap_out(file = \"w\"); other :: pcap_out(file = \"o\");"
-    );
-    let m =
-        parse_str("graphs.nf", &text, &Vars::new()).unwrap_or_else(|d| panic!("{}", d.render()));
-    validate(&m, &common::catalog()).unwrap_or_else(|d| panic!("{}", d.render()));
-}

@@ -3,6 +3,7 @@
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 invalid graph or usage.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -522,7 +523,7 @@ fn draw(
                 return ExitCode::from(1);
             }
         }
-        None => print!("{text}"),
+        None => return write_stdout(&text),
     }
     ExitCode::SUCCESS
 }
@@ -562,32 +563,54 @@ fn list_kinds(catalog: &Catalog, only: Option<&str>, json: bool) -> ExitCode {
                 })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&list).expect("serialisable")
-        );
-        return ExitCode::SUCCESS;
+        let text = serde_json::to_string_pretty(&list).expect("serialisable");
+        return write_stdout(&format!("{text}\n"));
     }
+    let mut out = String::new();
     for s in specs {
         let what = if s.is_port() { "port" } else { "nf" };
-        println!(
-            "{} ({what}; inputs {}, outputs {})",
-            s.kind, s.inputs, s.outputs
+        let _ = writeln!(
+            out,
+            "{} ({what}; inputs {}, outputs {})\n    {}",
+            s.kind, s.inputs, s.outputs, s.doc
         );
-        println!("    {}", s.doc);
-        for p in s.params {
-            let default = p
-                .default
-                .map_or("required".to_string(), |d| format!("default {d}"));
-            println!(
-                "    {:<10} {:<32} {:<22} {}",
-                p.name,
-                p.ty.to_string(),
-                default,
-                p.doc
+        let rows: Vec<_> = s
+            .params
+            .iter()
+            .map(|p| {
+                let default = p
+                    .default
+                    .map_or("required".to_string(), |d| format!("default {d}"));
+                (p.name, p.ty.to_string(), default, p.doc)
+            })
+            .collect();
+        let width = |f: fn(&(&str, String, String, &str)) -> usize| rows.iter().map(f).max();
+        let (w_name, w_ty, w_default) = (
+            width(|r| r.0.len()).unwrap_or(0),
+            width(|r| r.1.len()).unwrap_or(0),
+            width(|r| r.2.len()).unwrap_or(0),
+        );
+        for (name, ty, default, doc) in &rows {
+            let _ = writeln!(
+                out,
+                "    {name:<w_name$}  {ty:<w_ty$}  {default:<w_default$}  {doc}"
             );
         }
-        println!();
+        out.push('\n');
     }
-    ExitCode::SUCCESS
+    write_stdout(&out)
+}
+
+/// Writes a command's output; a reader that went away (`netfn nfs | head`)
+/// ends the command quietly instead of a panic from `println!`.
+fn write_stdout(text: &str) -> ExitCode {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing to standard output: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -47,6 +47,80 @@ fn check_accepts_the_examples() {
     }
 }
 
+/// The graphs in docs/language.md, checked (builders included) against the
+/// binary's real catalog, so the language guide cannot drift from the NFs.
+#[test]
+fn check_accepts_the_language_doc_examples() {
+    let doc = std::fs::read_to_string(repo().join("docs/language.md")).unwrap();
+    let blocks: Vec<&str> = doc
+        .split("```c\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    let dir = scratch("doc");
+    std::fs::create_dir_all(dir.join("lib")).unwrap();
+    std::fs::write(dir.join("lib/chains.nf"), "// included by edge.nf\n").unwrap();
+    std::fs::write(
+        dir.join("fw.rules"),
+        "allow tcp from any to any port 80,443\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("edge.rules"), "deny udp from any to any port 53\n").unwrap();
+    let ports = "src :: pcap_in(file = \"in.pcap\");\ndst :: pcap_out(file = \"out.pcap\");\n";
+    let taps = "eth0 :: tap(name = \"eth0\"); eth1 :: tap(name = \"eth1\");\n\
+                web :: pcap_out(file = \"w\"); other :: pcap_out(file = \"o\");\n";
+    let find = |start: &str| {
+        blocks
+            .iter()
+            .find(|b| b.starts_with(start))
+            .unwrap_or_else(|| panic!("no example starting with {start:?} in docs/language.md"))
+    };
+    let rules_dir = format!("rules_dir={:?}", dir.to_str().unwrap());
+    let cases = [
+        (
+            "edge.nf",
+            find("// edge.nf").to_string(),
+            vec![],
+            "8 elements, 9 connections, sources: eth0, eth1, sinks: eth0, eth1, capture",
+        ),
+        (
+            "anon.nf",
+            format!("{ports}{}", find("src -> ttl()")),
+            vec![],
+            "5 elements, 4 connections, sources: src, sinks: dst",
+        ),
+        (
+            "vars.nf",
+            format!(
+                "{}{ports}src -> p -> fw -> cls; cls[0] -> dst; cls[1] -> dst;\n",
+                find("let rate")
+            ),
+            vec!["-D", rules_dir.as_str()],
+            "5 elements, 5 connections, sources: src, sinks: dst",
+        ),
+        (
+            "graphs.nf",
+            format!("{}{taps}", find("graph Protect")),
+            vec![],
+            "9 elements, 8 connections, sources: eth0, eth1, sinks: eth0, web, other",
+        ),
+    ];
+    for (name, graph, defines, summary) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, graph).unwrap();
+        let mut args = vec!["check", path.to_str().unwrap()];
+        args.extend(defines);
+        let out = netfn(&args);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains(summary),
+            "{name}: {}",
+            text(&out.stdout)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn check_locates_every_error_in_bad_graphs() {
     let mut seen = 0;
