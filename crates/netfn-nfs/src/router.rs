@@ -17,6 +17,11 @@
 //! in the syntax of `ip route` (see [`routes`]); the router's addresses
 //! add local host routes, and connected routes when given with a length.
 //!
+//! **Receiving.** A unicast frame whose destination MAC is not the
+//! router's on its input port (Linux's PACKET_OTHERHOST: seen in
+//! promiscuous mode or on a shared segment) is dropped (`other_host`,
+//! `filtered`) before anything else; broadcast and multicast frames go on.
+//!
 //! **Forwarding** (in the order Linux's `ip_forward` applies): bad IPv4
 //! header checksum → `malformed` (RFC 1812 §5.2.2); martian source or
 //! destination (RFC 1812 §5.3.7, RFC 4291) → `filtered`; route lookup (no
@@ -436,6 +441,7 @@ struct Counters {
     no_neighbor: u64,
     martian: u64,
     l2_multicast: u64,
+    other_host: u64,
     beyond_scope: u64,
     bad_checksum: u64,
     malformed: u64,
@@ -801,6 +807,15 @@ fn unreachable_target(i: usize) -> Result<Target, (usize, String)> {
 }
 
 impl Core {
+    /// The router's MAC on `input` (any of its MACs on an input beyond
+    /// its ports, which has none of its own).
+    fn is_own_mac(&self, input: usize, mac: &[u8]) -> bool {
+        match self.macs.get(input) {
+            Some(own) => own.0 == mac,
+            None => self.macs.iter().any(|own| own.0 == mac),
+        }
+    }
+
     fn local_out(&self) -> Verdict {
         Verdict::forward(self.ports)
     }
@@ -814,6 +829,13 @@ impl Core {
         let Some((ethertype, l3)) = locate_l3(frame) else {
             return self.malformed();
         };
+        if frame[0] & 1 == 0 && !self.is_own_mac(input, &frame[..6]) {
+            // Linux's PACKET_OTHERHOST: a unicast frame for another station
+            // (seen in promiscuous mode or on a shared segment) is neither
+            // routed nor delivered locally.
+            self.counters.other_host += 1;
+            return Verdict::drop(DropReason::Filtered);
+        }
         match ethertype {
             EtherType::Ipv4 => self.ipv4(input, frame, l3, fib, ctx),
             EtherType::Ipv6 => self.ipv6(input, frame, l3, fib, ctx),
@@ -1224,6 +1246,7 @@ impl Nf for Router {
         report("no_neighbor", c.no_neighbor);
         report("martian", c.martian);
         report("l2_multicast", c.l2_multicast);
+        report("other_host", c.other_host);
         report("beyond_scope", c.beyond_scope);
         report("bad_checksum", c.bad_checksum);
         report("malformed", c.malformed);

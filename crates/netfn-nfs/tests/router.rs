@@ -709,6 +709,35 @@ fn icmp_errors_are_rate_limited() {
     assert_eq!(c["ttl_exceeded"], 40);
 }
 
+/// A unicast frame for another station (promiscuous capture, a shared
+/// segment) is neither routed, answered nor delivered locally: Linux's
+/// PACKET_OTHERHOST. The same frame to the router's MAC on that port is.
+#[test]
+fn frames_for_another_station_are_dropped() {
+    let mut h = Harness::new(Router::new(config()).unwrap());
+    let ours = udp4("10.0.0.5", "10.1.2.3", 64, 18);
+    let mut theirs = ours.clone();
+    theirs[..6].copy_from_slice(&[2, 0, 0, 0, 7, 7]);
+    let mut other_port = ours.clone();
+    other_port[..6].copy_from_slice(&R1.0); // R1 is port 1's MAC, not port 0's
+    let mut ping = echo4("10.0.0.5", "10.0.255.254");
+    ping[..6].copy_from_slice(&[2, 0, 0, 0, 7, 7]);
+    let out = h.process_bytes(0, &[&theirs, &other_port, &ping]);
+    assert!(
+        out.forwarded.is_empty(),
+        "nothing leaves: {:?}",
+        out.forwarded.len()
+    );
+    assert_eq!(out.drop_reasons(), vec![DropReason::Filtered; 3]);
+    let out = h.process_bytes(0, &[&ours]);
+    assert_eq!(out.on(1).len(), 1, "to the router's MAC: routed");
+    let mut c = HashMap::new();
+    h.nf.counters(&mut |k, v| {
+        c.insert(k.to_string(), v);
+    });
+    assert_eq!((c["other_host"], c["forwarded"]), (3, 1));
+}
+
 /// The NF's forwarding decision follows the naive longest match on random
 /// tables too (ports by route, through the whole packet path).
 #[test]

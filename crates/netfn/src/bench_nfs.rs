@@ -10,9 +10,10 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use netfn_core::config::{Build, Catalog, PlanNode};
+use netfn_core::config::{Build, Catalog, PlanNode, Value};
 use netfn_core::{Graph, PoolConfig, RunLimits, Runtime, RuntimeConfig};
 use netfn_ports::{Check, Generator, GeneratorConfig, Sink};
+use netfn_wire::MacAddr;
 use serde::Serialize;
 
 use crate::bench;
@@ -51,15 +52,18 @@ type Skipped = (String, String);
 /// The generator of the NF benches (also `bench firewall`): 64-byte UDP
 /// and TCP frames over `flows` flows, `ipv6_percent` % of them IPv6.
 pub(crate) fn generator(flows: u32, ipv6_percent: u32) -> Generator {
-    Generator::new(GeneratorConfig {
+    Generator::new(generator_config(flows, ipv6_percent)).expect("valid generator")
+}
+
+fn generator_config(flows: u32, ipv6_percent: u32) -> GeneratorConfig {
+    GeneratorConfig {
         flows,
         udp: 1,
         tcp: 1,
         ipv6_percent,
         sizes: vec![(64, 1)],
         ..GeneratorConfig::default()
-    })
-    .expect("valid generator")
+    }
 }
 
 /// The runtime of the NF benches: the default with a pool of 8192 frames.
@@ -76,7 +80,20 @@ pub(crate) fn config() -> RuntimeConfig {
 /// generator -> node -> sinks on every output the spec allows.
 fn graph_for(node: &PlanNode, flows: u32) -> Graph {
     let mut g = Graph::new();
-    let src = g.add_port("gen", "generator", generator(flows, 0));
+    let mut config = generator_config(flows, 0);
+    // An NF with MACs of its own (the router) only takes frames sent to
+    // them: address the generator's frames to its first one.
+    if let Some(Value::Mac(mac)) = node.params.get("macs").and_then(|v| match v {
+        Value::List(items) => items.first(),
+        other => Some(other),
+    }) {
+        config.dst_mac = MacAddr(*mac);
+    }
+    let src = g.add_port(
+        "gen",
+        "generator",
+        Generator::new(config).expect("valid generator"),
+    );
     let Build::Nf(build) = node.spec.build else {
         unreachable!("NFs only")
     };
