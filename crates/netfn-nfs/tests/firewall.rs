@@ -782,6 +782,41 @@ fn golden_stateful() {
 // ---------------------------------------------------------------------------
 // State through the NF.
 
+/// `ports = 2`: inside on port 0, outside on port 1, one connection table.
+/// A connection opened from inside lets its replies in on port 1, out of
+/// output 1; what the outside opens is denied; each port leaves by its own
+/// output.
+#[test]
+fn two_ports_share_the_connection_table() {
+    let mut h = Harness::new(
+        Firewall::new(FirewallConfig {
+            rules: rules::parse_rules(RULES, "golden.rules").unwrap(),
+            stateful: true,
+            ports: 2,
+            ..FirewallConfig::default()
+        })
+        .unwrap(),
+    );
+    let out = h.process_bytes(0, &[&tcp(CLIENT, 40000, SERVER, 80, syn())]);
+    assert_eq!(
+        (out.on(0).len(), out.on(1).len()),
+        (1, 0),
+        "inside -> output 0"
+    );
+    let reply = tcp(SERVER, 80, CLIENT, 40000, syn() | ack());
+    let out = h.process_bytes(1, &[&reply]);
+    assert_eq!(
+        (out.on(0).len(), out.on(1).len()),
+        (0, 1),
+        "the reply -> output 1"
+    );
+    // The outside opening a connection (the rules allow only inside -> out).
+    let out = h.process_bytes(1, &[&tcp(SERVER, 5000, CLIENT, 22, syn())]);
+    assert_eq!(out.drop_reasons(), vec![DropReason::PolicyDeny]);
+    let c = counters(&h.nf);
+    assert_eq!((c["state_new"], c["state_hits"]), (1, 1));
+}
+
 #[test]
 fn connections_expire_and_state_table_full_is_a_counted_drop() {
     let mut nf = firewall(true);
@@ -897,6 +932,7 @@ fn params(items: &[(&str, Value)]) -> Params {
             ("udp_timeout", Value::Duration(Duration::from_secs(120))),
             ("icmp_timeout", Value::Duration(Duration::from_secs(30))),
             ("other_timeout", Value::Duration(Duration::from_secs(600))),
+            ("ports", Value::Int(1)),
             ("non_ip", Value::Word("pass".into())),
         ],
         items,

@@ -24,6 +24,12 @@
 //! the new rules would no longer allow them (as pf without `-F states`);
 //! their counters move to the rule with the same text.
 //!
+//! **Ports.** With `ports = N` the firewall has N inputs and N outputs:
+//! what enters on input `i` and is allowed leaves on output `i`, all ports
+//! sharing the rules and the connection table. `ports = 2` is the usual
+//! two-legged firewall (inside on 0, outside on 1): a connection the rules
+//! open from inside lets its replies in on port 1, and nothing else gets in.
+//!
 //! Non-IP frames follow `non_ip` (pass by default); malformed IP packets,
 //! and TCP/UDP/ICMP headers too short to check (RFC 1858 tiny fragments),
 //! are dropped as `malformed`. Non-first fragments carry no ports: they
@@ -61,6 +67,9 @@ pub struct FirewallConfig {
     pub timeouts: Timeouts,
     /// Drop (rather than pass) frames that are not IPv4 or IPv6.
     pub drop_non_ip: bool,
+    /// Ports: what enters on input `i` leaves on output `i`; all share the
+    /// rules and the connection table.
+    pub ports: u16,
 }
 
 impl Default for FirewallConfig {
@@ -72,6 +81,7 @@ impl Default for FirewallConfig {
             connections: 65_536,
             timeouts: Timeouts::default(),
             drop_non_ip: false,
+            ports: 1,
         }
     }
 }
@@ -105,6 +115,7 @@ pub struct Firewall {
     default: Action,
     drop_non_ip: bool,
     conntrack: Option<Conntrack>,
+    ports: u16,
     /// (packets, bytes) per rule.
     hits: Vec<(u64, u64)>,
     counters: Counters,
@@ -149,6 +160,7 @@ impl Firewall {
             conntrack: config
                 .stateful
                 .then(|| Conntrack::new(config.connections, config.timeouts)),
+            ports: config.ports.max(1),
             counters: Counters::default(),
         })
     }
@@ -210,6 +222,7 @@ impl Firewall {
                 tcp_loose: p.bool("tcp_loose")?,
             },
             drop_non_ip: p.str("non_ip")? == "drop",
+            ports: p.int("ports")? as u16,
         };
         for (name, d) in [
             ("tcp_established", config.timeouts.tcp_established),
@@ -553,7 +566,7 @@ fn quoted_ipv6(quote: &[u8]) -> Option<FlowKey> {
 }
 
 impl Nf for Firewall {
-    fn process(&mut self, _input: usize, batch: &mut Batch, ctx: &mut Ctx<'_>) {
+    fn process(&mut self, input: usize, batch: &mut Batch, ctx: &mut Ctx<'_>) {
         let now = ctx.now();
         if let Some(ct) = &mut self.conntrack {
             self.counters.state_expired += ct.expire(now) as u64;
@@ -561,6 +574,14 @@ impl Nf for Firewall {
         let (packets, verdicts) = batch.split_mut();
         for (pkt, verdict) in packets.iter_mut().zip(verdicts.iter_mut()) {
             *verdict = self.handle(pkt.data(), now);
+        }
+        if input > 0 {
+            // Allowed packets leave on the output of their input's port
+            // (the arity makes `input` < `ports`).
+            let out = Verdict::forward(input.min(usize::from(self.ports) - 1) as u16);
+            for v in verdicts.iter_mut().filter(|v| **v == Verdict::PASS) {
+                *v = out;
+            }
         }
     }
 
@@ -702,13 +723,26 @@ pub static SPECS: [ElementSpec; 1] = [ElementSpec {
             "idle timeout of other protocols' flows",
         ),
         ParamSpec::optional(
+            "ports",
+            ParamType::Int { min: 1, max: 64 },
+            "1",
+            "ports: input i leaves on output i, all sharing the rules and connections \
+             (e.g. 2: inside on 0, outside on 1, one connection table for both directions)",
+        ),
+        ParamSpec::optional(
             "non_ip",
             ParamType::Word(&["pass", "drop"]),
             "pass",
             "what to do with frames that are not IPv4/IPv6 (drop: policy-deny)",
         ),
     ],
-    inputs: Arity::Exactly(1),
-    outputs: Arity::Exactly(1),
+    inputs: Arity::FromParam {
+        param: "ports",
+        extra: 0,
+    },
+    outputs: Arity::FromParam {
+        param: "ports",
+        extra: 0,
+    },
     build: Build::Nf(build),
 }];
