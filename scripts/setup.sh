@@ -20,6 +20,8 @@ declare -A want=(
   [nft]=nftables
   [taskset]=util-linux
   [ovs-vswitchd]=openvswitch-switch
+  # scripts/spin.sh: the Promela model of the ring protocol
+  [spin]=spin
 )
 
 missing=()

@@ -30,6 +30,10 @@
 //! the indexes), so the protocol does not lean on x86's TSO, and the loom
 //! tests (`scripts/loom.sh`) check it under the C11 model on the very code
 //! here (`--cfg loom` swaps the atomics, cells and semaphore for loom's).
+//! A Promela model of the same protocol (`spin/ring.pml`, checked by spin in
+//! `scripts/spin.sh`) explores every interleaving without loom's preemption
+//! bound and checks progress under weak fairness; it found the lost wake-up
+//! fixed in [`WorkerPort`]'s `recv`.
 //!
 //! The Worker is not trusted: the Master checks every index, length and aux
 //! run it reads against its own state (a violation poisons the [`Master`];

@@ -287,7 +287,19 @@ impl<M: Memory + 'static, D: Doorbell + 'static> Port for WorkerPort<M, D> {
         if self.error.is_some() {
             return RecvStatus::Exhausted;
         }
-        while self.worker.try_wait() {}
+        let mut woke = false;
+        while self.worker.try_wait() {
+            woke = true;
+        }
+        if woke {
+            // The Master set SIGNED to post that wake-up: until the status
+            // is WAIT_FOR_SIGNAL again it will not ring, so an empty ring
+            // must mark it before the runtime sleeps (a spurious wake-up,
+            // e.g. the starvation timeout for tokens already handed back,
+            // otherwise leaves the next token waiting for the runtime's
+            // poll timeout; found by the spin model, spin/ring.pml).
+            self.idle = false;
+        }
         let mut n = self.take_into(batch, ctx);
         if n == 0 && !self.idle {
             // Waiting for a signal, then one more look: tokens pushed
@@ -463,6 +475,51 @@ mod tests {
         assert_eq!(counters["worker-generated"], 2);
         assert_eq!(counters["ring-pushed"], 15);
         assert_eq!(counters["protocol-errors"], 0);
+    }
+
+    /// spin's counterexample (spin/ring.pml with -DOLD_WAKE): a wake-up for
+    /// tokens the Worker already handed back reaches an idle Worker; it must
+    /// go back to WAIT_FOR_SIGNAL, or the Master, still seeing SIGNED,
+    /// never rings for the next token.
+    #[test]
+    fn a_spurious_wake_up_leaves_the_worker_waiting_for_a_signal() {
+        let t = Tunables {
+            wake_threshold: 0,
+            starvation_timeout: std::time::Duration::from_nanos(10),
+            ..Tunables::default()
+        };
+        let mem = Arc::new(HeapMemory::new(8, 4, 2048));
+        let bell = Arc::new(Semaphore::new());
+        let mut master = Master::new(mem.clone(), bell.clone(), &t).unwrap();
+        let mut port = WorkerPort::new(Worker::new(mem, bell.clone(), &t), None);
+        let pool = Pool::new(PoolConfig {
+            frames: 16,
+            ..PoolConfig::default()
+        })
+        .unwrap();
+        let mut ctx = PortCtx::new(&pool, 0, 0);
+        let mut batch = Batch::with_capacity(8);
+        let mut round = |port: &mut WorkerPort<_, _>, batch: &mut Batch| {
+            port.recv(batch, &mut ctx);
+            port.send(batch, &mut ctx);
+            batch.len()
+        };
+        round(&mut port, &mut batch); // nothing yet: the Worker waits
+        master.push(&[1; 60], &Meta::default(), 0).unwrap(); // rings
+        round(&mut port, &mut batch); // takes the token, hands it back
+        round(&mut port, &mut batch); // empty: waits again
+        // The starvation timeout fires for the token handed back but not
+        // yet polled: a wake-up with nothing to do.
+        assert!(master.check_for_old_data(1_000));
+        round(&mut port, &mut batch);
+        assert_eq!(master.poll(1_000, |_| {}).unwrap(), 1);
+        let rung = master.stats().wake_threshold;
+        master.push(&[2; 60], &Meta::default(), 2_000).unwrap();
+        assert_eq!(
+            master.stats().wake_threshold,
+            rung + 1,
+            "the next token rings the Worker"
+        );
     }
 
     #[test]
