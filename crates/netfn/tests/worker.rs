@@ -113,6 +113,31 @@ fn a_killed_worker_is_restarted_and_the_other_loses_nothing() {
         assert!(Instant::now() < deadline, "Workers did not start");
         std::thread::sleep(Duration::from_millis(10));
     };
+    // Each Worker holds and maps its own region and no other: one ring
+    // memfd among its fds, only that one in its address space, and not the
+    // other Worker's.
+    let regions: Vec<String> = children(pid)
+        .into_iter()
+        .map(|kid| {
+            let fds: Vec<String> = std::fs::read_dir(format!("/proc/{kid}/fd"))
+                .unwrap()
+                .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .map(|l| l.to_string_lossy().into_owned())
+                .filter(|l| l.starts_with("/memfd:netfn-ring"))
+                .collect();
+            assert_eq!(fds.len(), 1, "Worker {kid}: ring fds {fds:?}");
+            let maps = std::fs::read_to_string(format!("/proc/{kid}/maps")).unwrap();
+            let mapped: std::collections::BTreeSet<&str> = maps
+                .lines()
+                .filter(|l| l.contains("/memfd:netfn-ring"))
+                .filter_map(|l| l.split_whitespace().nth(4))
+                .collect();
+            assert_eq!(mapped.len(), 1, "Worker {kid} maps regions {mapped:?}");
+            mapped.into_iter().next().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(regions.len(), 2);
+    assert_ne!(regions[0], regions[1], "two Workers share a region");
     std::thread::sleep(Duration::from_millis(1000));
     let status = Command::new("kill")
         .args(["-9", &victim.to_string()])
