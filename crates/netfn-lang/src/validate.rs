@@ -16,6 +16,7 @@ use netfn_core::config::{
 };
 
 use crate::diag::{Diagnostic, Diagnostics, closest, suggest};
+use crate::isolate::{WORKER_KIND, WORKER_TEXT_PARAM, check_worker};
 use crate::json::check_names;
 use crate::model::{Element, Lit, Literal, Model};
 use crate::parser;
@@ -168,6 +169,20 @@ impl<'a> Validator<'a> {
                     spec: c.spec,
                     params: c.params.clone(),
                 });
+            }
+        }
+        // Workers given their graph as text (isolated instances): that
+        // graph is checked here too, and the plan carries the text the
+        // Worker runs.
+        for (i, e) in model.elements.iter().enumerate() {
+            let Some(node) = node_of[i] else { continue };
+            if plan.nodes[node].spec.kind != WORKER_KIND {
+                continue;
+            }
+            if let Some(text) = check_worker(e, self.catalog, self.base_dir(), &mut self.diags) {
+                plan.nodes[node]
+                    .params
+                    .set(WORKER_TEXT_PARAM, Value::Str(text.into()));
             }
         }
         let mut edge_locs = Vec::new();
