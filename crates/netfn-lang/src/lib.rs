@@ -42,7 +42,7 @@ mod vars;
 use std::path::Path;
 
 pub use diag::{Diagnostic, DiagnosticRecord, Diagnostics, Severity};
-pub use draw::{to_dot, to_svg};
+pub use draw::{to_dot, to_dot_with_workers, to_svg, to_svg_with_workers};
 pub use isolate::{
     ISOLATE_PARAM, RING_KIND, WORKER_FILE_PARAM, WORKER_KIND, WORKER_TEXT_PARAM, WorkerGraph,
     worker_graphs, worker_summary,
