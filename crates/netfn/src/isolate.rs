@@ -149,10 +149,22 @@ fn sealed_memfd(text: &str) -> std::io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Parses and validates a Worker's graph given as text.
+/// Parses and validates a Worker's graph given as text, and builds its
+/// NFs once (a rules file that does not parse is an error of the Master's
+/// graph, not a Worker that dies at every restart).
 pub fn load_text(name: &str, text: &str, catalog: &Catalog) -> Result<Plan, Diagnostics> {
     let model = netfn_lang::parse_str(name, text, &Vars::new())?;
-    netfn_lang::validate(&model, catalog)
+    let plan = netfn_lang::validate(&model, catalog)?;
+    let nfs = Plan {
+        nodes: plan
+            .nodes
+            .iter()
+            .filter(|n| !n.spec.is_port())
+            .cloned()
+            .collect(),
+        edges: Vec::new(),
+    };
+    netfn_lang::check_build(&nfs, &model).into_result(plan)
 }
 
 /// Reads a graph from standard input (`netfn worker -`, `netfn check -`).
