@@ -294,3 +294,30 @@ fn isolate_errors() {
     );
     assert!(d.contains("never uses `input`"), "{d}");
 }
+
+#[test]
+fn the_language_doc_example_validates() {
+    let doc = std::fs::read_to_string("../../docs/language.md").unwrap();
+    let section = doc
+        .split("### Isolating a sub-graph instance")
+        .nth(1)
+        .unwrap();
+    let example = section
+        .split("```c\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let text = format!("{example}\neth0 :: tap(name = \"eth0\"); eth1 :: tap(name = \"eth1\");\n");
+    let m = parse("node.nf", &text);
+    let catalog = common::catalog();
+    let plan = validate(&m, &catalog).unwrap_or_else(|d| panic!("{}", d.render()));
+    assert_eq!(plan.nodes[plan.node("a").unwrap()].spec.kind, "worker");
+    assert!(plan.node("b/fw").is_some());
+    let workers = worker_graphs(&m, &catalog).unwrap();
+    assert_eq!(
+        worker_summary(&workers[0]),
+        "worker a: 3 elements (a/ring@0 ring, a/ttl@1 ttl, a/fw firewall), 3 connections"
+    );
+}
