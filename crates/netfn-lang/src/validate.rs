@@ -16,7 +16,7 @@ use netfn_core::config::{
 };
 
 use crate::diag::{Diagnostic, Diagnostics, closest, suggest};
-use crate::isolate::{WORKER_KIND, WORKER_TEXT_PARAM, check_worker};
+use crate::isolate::{ISOLATE_PARAM, WORKER_KIND, WORKER_TEXT_PARAM, check_worker};
 use crate::json::check_names;
 use crate::model::{Element, Lit, Literal, Model};
 use crate::parser;
@@ -332,6 +332,14 @@ impl<'a> Validator<'a> {
                     &format!("parameters of `{}`", spec.kind),
                 )
                 .unwrap_or_else(|| format!("`{}` takes no parameters", spec.kind));
+                let help = if p.name == ISOLATE_PARAM {
+                    format!(
+                        "`{ISOLATE_PARAM}` is for instances of a `graph`: put the `{}` in one (`graph G() {{ input -> {}(...) -> output; }}`) and isolate that",
+                        spec.kind, spec.kind
+                    )
+                } else {
+                    help
+                };
                 self.diags.push(
                     Diagnostic::error(
                         "netfn::unknown-param",

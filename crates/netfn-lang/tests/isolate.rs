@@ -287,6 +287,12 @@ fn isolate_errors() {
          src :: tap(name = \"a\");\nsrc -> Out(isolate = process) -> src;\n",
     );
     assert!(d.contains("which already runs in a Worker"), "{d}");
+    // On an element that is not a graph instance.
+    let d = errors(
+        "t.nf",
+        "src :: tap(name = \"a\");\nsrc -> ttl(isolate = process) -> src;\n",
+    );
+    assert!(d.contains("`isolate` is for instances of a `graph`"), "{d}");
     // A graph that never uses `input`.
     let d = errors(
         "t.nf",

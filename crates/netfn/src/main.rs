@@ -35,7 +35,8 @@ struct Cli {
 /// Graph file and variable overrides, shared by the commands that read one.
 #[derive(clap::Args)]
 struct GraphArgs {
-    /// The graph file (`.nf`), or `.json` for the JSON form.
+    /// The graph file (`.nf`), `.json` for the JSON form, or `-` for text
+    /// on standard input.
     file: PathBuf,
     /// Set a graph variable, overriding its `let` (repeatable): -D rate=1000
     #[arg(short = 'D', value_name = "NAME=VALUE")]

@@ -10,6 +10,9 @@
 //!   Worker dies (or breaks the protocol) counts the tokens left in its
 //!   ring as `lost`, re-creates the region and spawns the Worker again with
 //!   the same graph. Other Workers, with their own regions, lose nothing.
+//! * `worker(text = "...")` is the same with the graph itself instead of
+//!   a file: what an isolated instance `p :: Tenant(isolate = process)`
+//!   expands to (see `isolate.rs` for how the text reaches the Worker).
 //! * `ring()` is the Worker graph's port to its Master: `r :: ring();
 //!   r -> ttl() -> r;`. It exists only in a process started by `worker`.
 //! * `netfn worker FILE` is the Worker process: it maps the region it was
