@@ -730,10 +730,9 @@ impl<'a> Expander<'a> {
         let mut seen: HashMap<&str, &Loc> = HashMap::new();
         let mut isolate: Option<Loc> = None;
         for a in args {
-            if a.name.name == ISOLATE_PARAM {
-                if seen.insert(&a.name.name, &a.name.loc).is_none()
-                    && self.isolate_value(a, env, class)
-                {
+            if a.name.name == ISOLATE_PARAM && !seen.contains_key(ISOLATE_PARAM) {
+                seen.insert(&a.name.name, &a.name.loc);
+                if self.isolate_value(a, env, class) {
                     isolate = Some(a.name.loc.to(&a.value.loc));
                 }
                 continue;

@@ -287,6 +287,12 @@ fn isolate_errors() {
          src :: tap(name = \"a\");\nsrc -> Out(isolate = process) -> src;\n",
     );
     assert!(d.contains("which already runs in a Worker"), "{d}");
+    // Twice.
+    let d = errors(
+        "t.nf",
+        "graph P() { input -> output; }\nsrc :: tap(name = \"a\");\nsrc -> P(isolate = process, isolate = none) -> src;\n",
+    );
+    assert!(d.contains("parameter `isolate` is given twice"), "{d}");
     // On an element that is not a graph instance.
     let d = errors(
         "t.nf",
