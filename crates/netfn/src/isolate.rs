@@ -155,16 +155,7 @@ fn sealed_memfd(text: &str) -> std::io::Result<OwnedFd> {
 pub fn load_text(name: &str, text: &str, catalog: &Catalog) -> Result<Plan, Diagnostics> {
     let model = netfn_lang::parse_str(name, text, &Vars::new())?;
     let plan = netfn_lang::validate(&model, catalog)?;
-    let nfs = Plan {
-        nodes: plan
-            .nodes
-            .iter()
-            .filter(|n| !n.spec.is_port())
-            .cloned()
-            .collect(),
-        edges: Vec::new(),
-    };
-    netfn_lang::check_build(&nfs, &model).into_result(plan)
+    netfn_lang::check_build(&nfs_only(&plan), &model).into_result(plan)
 }
 
 /// Reads a graph from standard input (`netfn worker -`, `netfn check -`).
@@ -188,4 +179,33 @@ pub fn read_stdin(vars: &Vars) -> Result<Model, Diagnostics> {
 /// Whether `file` means standard input.
 pub fn is_stdin(file: &Path) -> bool {
     file.as_os_str() == "-"
+}
+
+/// Builds the NFs of the model's isolated instances (their Worker graphs)
+/// once, with errors at the places they are written: what `netfn check`
+/// does for them, and what `netfn run` does before starting Workers that
+/// would only die.
+pub fn check_worker_nfs(model: &Model, catalog: &Catalog) -> Diagnostics {
+    let workers = match netfn_lang::worker_graphs(model, catalog) {
+        Ok(workers) => workers,
+        Err(d) => return d,
+    };
+    let mut diags = Diagnostics::new();
+    for w in &workers {
+        diags.extend(netfn_lang::check_build(&nfs_only(&w.plan), &w.model));
+    }
+    diags
+}
+
+/// The NF nodes of a plan (building ports could open files and sockets).
+pub fn nfs_only(plan: &Plan) -> Plan {
+    Plan {
+        nodes: plan
+            .nodes
+            .iter()
+            .filter(|n| !n.spec.is_port())
+            .cloned()
+            .collect(),
+        edges: Vec::new(),
+    }
 }

@@ -486,32 +486,16 @@ fn check(graph: &GraphArgs, catalog: &Catalog, json: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let nfs_only = |plan: &Plan| Plan {
-        nodes: plan
-            .nodes
-            .iter()
-            .filter(|n| !n.spec.is_port())
-            .cloned()
-            .collect(),
-        edges: Vec::new(),
-    };
-    let mut diags = netfn_lang::check_build(&nfs_only(&plan), &model);
+    let mut diags = netfn_lang::check_build(&isolate::nfs_only(&plan), &model);
     // Isolated instances: their NFs are built here too, with errors at the
     // places they are written.
-    let workers = match netfn_lang::worker_graphs(&model, catalog) {
-        Ok(workers) => workers,
-        Err(d) => {
-            print_diagnostics(&d, json);
-            return ExitCode::from(2);
-        }
-    };
-    for w in &workers {
-        diags.extend(netfn_lang::check_build(&nfs_only(&w.plan), &w.model));
-    }
+    diags.extend(isolate::check_worker_nfs(&model, catalog));
     if !diags.is_empty() {
         print_diagnostics(&diags, json);
         return ExitCode::from(2);
     }
+    // Valid: checked above.
+    let workers = netfn_lang::worker_graphs(&model, catalog).unwrap_or_default();
     let summary = netfn_lang::summary(&plan);
     if json {
         let workers: Vec<_> = workers

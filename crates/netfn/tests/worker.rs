@@ -284,6 +284,26 @@ fn an_isolated_instance_gives_the_verdicts_of_the_same_instance_in_process() {
         text.contains("worker p: 3 elements (p/ring@0 ring, p/ttl@1 ttl, p/fw firewall)"),
         "{text}"
     );
+
+    // A rules file the Worker could not read: `netfn run` says so at the
+    // firewall in the original file and starts no Worker.
+    std::fs::write(
+        dir.join("bad.nf"),
+        graph("process").replace("t.rules", "missing.rules"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_netfn"))
+        .args(["run", dir.join("bad.nf").to_str().unwrap(), "--json"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.nf:2:"), "{err}");
+    assert!(
+        err.contains("`p/fw` (firewall): cannot read rules file"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
