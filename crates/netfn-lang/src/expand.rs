@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diag::{Diagnostic, Diagnostics, suggest};
+use crate::isolate::{ISOLATE_PARAM, RING_KIND, WORKER_KIND, WORKER_TEXT_PARAM, ring_name};
 use crate::lexer::StrPart;
-use crate::model::{Connection, Element, Lit, Literal, Model, Param};
+use crate::model::{Connection, Element, Isolated, Lit, Literal, Model, Param};
 use crate::parser::{self, Arg, Chain, ClassDef, Endpoint, Expr, ExprKind, Ident, Item, Node};
 use crate::source::{Loc, SourceFile};
 use crate::vars::Vars;
@@ -49,6 +50,14 @@ pub(crate) fn expand_str(name: &str, text: &str, vars: &Vars) -> Result<Model, D
     let mut loader = Loader::default();
     let file = SourceFile::new(name, Some(PathBuf::from(name)), text);
     loader.load(&file);
+    loader.finish(vars)
+}
+
+/// Expands a text with its own source file (its path, if any, is what
+/// includes and relative paths are resolved against).
+pub(crate) fn expand_source(file: &Arc<SourceFile>, vars: &Vars) -> Result<Model, Diagnostics> {
+    let mut loader = Loader::default();
+    loader.load(file);
     loader.finish(vars)
 }
 
@@ -211,6 +220,15 @@ struct Expander<'a> {
     instances: HashMap<String, (&'a str, Loc)>,
     /// Instances whose body had errors.
     broken: HashSet<String>,
+    /// The isolated instance whose body is being expanded, with where its
+    /// `isolate = process` is written.
+    isolating: Option<(String, Loc)>,
+    /// Every `isolate = process`, for the check that the file is not
+    /// itself a Worker's graph.
+    isolations: Vec<Loc>,
+    /// Isolated instances: real `worker` elements, also where a reference
+    /// by name made pseudo-nodes of them.
+    isolated: HashSet<String>,
     diags: Diagnostics,
 }
 
@@ -223,6 +241,24 @@ impl<'a> Expander<'a> {
         for item in items {
             match item {
                 Item::Graph(c) => {
+                    for (p, _) in &c.params {
+                        if p.name == ISOLATE_PARAM {
+                            diags.push(
+                                Diagnostic::error(
+                                    "netfn::reserved",
+                                    &p.loc,
+                                    format!(
+                                        "graph `{}` declares a parameter `{ISOLATE_PARAM}`, a reserved name",
+                                        c.name.name
+                                    ),
+                                )
+                                .with_label("reserved for every graph instance")
+                                .with_help(format!(
+                                    "`{ISOLATE_PARAM} = process` runs an instance in a Worker process; rename this parameter"
+                                )),
+                            );
+                        }
+                    }
                     if let Some(prev) = classes.get(c.name.name.as_str()) {
                         diags.push(
                             Diagnostic::error(
@@ -269,6 +305,9 @@ impl<'a> Expander<'a> {
             connections: Vec::new(),
             instances: HashMap::new(),
             broken: HashSet::new(),
+            isolating: None,
+            isolations: Vec::new(),
+            isolated: HashSet::new(),
             diags,
         }
     }
@@ -282,7 +321,41 @@ impl<'a> Expander<'a> {
             })
             .collect();
         self.scope("", None, &chains, &Env::default());
-        self.splice();
+        let mut edges = std::mem::take(&mut self.edges);
+        for e in &mut edges {
+            for h in [&mut e.from, &mut e.to] {
+                if let Handle::In(name) | Handle::Out(name) = h
+                    && self.isolated.contains(name.as_str())
+                {
+                    *h = Handle::Real(name.clone());
+                }
+            }
+        }
+        self.connections = self.splice(&edges);
+        self.edges = edges;
+        self.check_not_in_worker();
+    }
+
+    /// A Worker's own graph (the one with the `ring()` port) cannot start
+    /// Workers of its own: that would nest processes the Master does not
+    /// supervise.
+    fn check_not_in_worker(&mut self) {
+        let Some(ring) = self.elements.iter().find(|e| e.kind == RING_KIND) else {
+            return;
+        };
+        let ring_loc = ring.loc.clone();
+        for loc in std::mem::take(&mut self.isolations) {
+            self.diags.push(
+                Diagnostic::error(
+                    "netfn::isolate",
+                    &loc,
+                    "`isolate = process` in a graph that itself runs in a Worker",
+                )
+                .with_label("this instance would start a Worker from inside a Worker")
+                .with_secondary(&ring_loc, "this `ring()` port makes the file a Worker's graph")
+                .with_help("isolate the instance in the Master's graph instead, or drop `isolate` here (the whole file already runs in a Worker)"),
+            );
+        }
     }
 
     // ---- variables -------------------------------------------------------
@@ -632,6 +705,7 @@ impl<'a> Expander<'a> {
                 params,
                 loc: loc.clone(),
                 kind_loc: kind.loc.clone(),
+                isolated: Isolated::default(),
             });
             let h = Handle::Real(full.to_string());
             return Some((h.clone(), h));
@@ -654,7 +728,15 @@ impl<'a> Expander<'a> {
         let mut locals = BTreeMap::new();
         let mut missing = HashSet::new();
         let mut seen: HashMap<&str, &Loc> = HashMap::new();
+        let mut isolate: Option<Loc> = None;
         for a in args {
+            if a.name.name == ISOLATE_PARAM && !seen.contains_key(ISOLATE_PARAM) {
+                seen.insert(&a.name.name, &a.name.loc);
+                if self.isolate_value(a, env, class) {
+                    isolate = Some(a.name.loc.to(&a.value.loc));
+                }
+                continue;
+            }
             if let Some(prev) = seen.insert(&a.name.name, &a.name.loc) {
                 self.diags.push(
                     Diagnostic::error(
@@ -721,18 +803,202 @@ impl<'a> Expander<'a> {
                 }
             }
         }
+        if let Some(isolate_loc) = &isolate {
+            self.isolations.push(isolate_loc.clone());
+            if let Some((outer, outer_loc)) = &self.isolating {
+                self.diags.push(
+                    Diagnostic::error(
+                        "netfn::isolate",
+                        isolate_loc,
+                        format!("`{full}` is inside `{outer}`, which already runs in a Worker"),
+                    )
+                    .with_label("a Worker inside a Worker")
+                    .with_secondary(outer_loc, format!("`{outer}` is isolated here"))
+                    .with_help("drop one of the two `isolate = process`: everything inside an isolated instance runs in its Worker"),
+                );
+                isolate = None;
+            }
+        }
         self.instances
             .insert(full.to_string(), (&class.name.name, loc.clone()));
         self.class_stack.push(&class.name.name);
         let body: Vec<&'a Chain> = class.body.iter().collect();
         let errors_before = self.diags.len();
+        let elements_before = self.elements.len();
+        let edges_before = self.edges.len();
+        if let Some(isolate_loc) = &isolate {
+            self.isolating = Some((full.to_string(), isolate_loc.clone()));
+        }
         self.scope(full, Some(class), &body, &Env { locals, missing });
         self.class_stack.pop();
         if self.diags.len() > errors_before {
             // Its inputs and outputs may be missing because of those errors.
             self.broken.insert(full.to_string());
         }
+        if let Some(isolate_loc) = isolate {
+            self.isolating = None;
+            let elements = self.elements.split_off(elements_before);
+            let edges = self.edges.split_off(edges_before);
+            return self.isolate(full, loc, kind, class, isolate_loc, elements, edges);
+        }
         Some((Handle::In(full.to_string()), Handle::Out(full.to_string())))
+    }
+
+    /// Reads `isolate = ...` of an instance: whether it says `process`.
+    fn isolate_value(&mut self, a: &Arg, env: &Env, class: &ClassDef) -> bool {
+        let Some(v) = self.eval(&a.value, env) else {
+            return false;
+        };
+        match &v.lit {
+            Lit::Text(t) if t == "process" => true,
+            Lit::Text(t) if t == "none" => false,
+            _ => {
+                self.diags.push(
+                    Diagnostic::error(
+                        "netfn::word",
+                        &v.loc,
+                        format!("`{ISOLATE_PARAM}` cannot be {v}"),
+                    )
+                    .with_label("expected `process` or `none`")
+                    .with_help(format!(
+                        "`{ISOLATE_PARAM} = process` runs this `{}` in a Worker process of its own; `{ISOLATE_PARAM} = none` (the default) runs it in this process",
+                        class.name.name
+                    )),
+                );
+                false
+            }
+        }
+    }
+
+    /// Turns the expanded body of isolated instance `full` into the graph
+    /// of its Worker (`ring -> ... -> ring`, where the body had `input` and
+    /// `output`) and puts one `worker` element, named `full`, in its place.
+    #[allow(clippy::too_many_arguments)]
+    fn isolate(
+        &mut self,
+        full: &str,
+        loc: &Loc,
+        kind: &Ident,
+        class: &ClassDef,
+        isolate_loc: Loc,
+        elements: Vec<Element>,
+        mut edges: Vec<RawEdge>,
+    ) -> Option<(Handle, Handle)> {
+        let ring = ring_name(full);
+        let inside_in = Handle::In(full.to_string());
+        let inside_out = Handle::Out(full.to_string());
+        let mut ok = true;
+        let mut uses_input = false;
+        for e in &mut edges {
+            if e.from == inside_in {
+                uses_input = true;
+                if e.output != 0 {
+                    ok = false;
+                    self.diags.push(self.not_single_port(
+                        full,
+                        class,
+                        &e.from_loc,
+                        &isolate_loc,
+                        format!("`input[{}]`", e.output),
+                    ));
+                }
+                e.from = Handle::Real(ring.clone());
+            }
+            if e.to == inside_out {
+                if e.input != 0 {
+                    ok = false;
+                    self.diags.push(self.not_single_port(
+                        full,
+                        class,
+                        &e.to_loc,
+                        &isolate_loc,
+                        format!("`output[{}]`", e.input),
+                    ));
+                }
+                e.to = Handle::Real(ring.clone());
+            }
+        }
+        if !uses_input && !self.broken.contains(full) {
+            ok = false;
+            self.diags.push(
+                Diagnostic::error(
+                    "netfn::isolate",
+                    &isolate_loc,
+                    format!(
+                        "`{full}` cannot run in a Worker: graph `{}` never uses `input`",
+                        class.name.name
+                    ),
+                )
+                .with_label("a Worker receives its packets through `input`")
+                .with_secondary(&class.name.loc, "defined here")
+                .with_help(format!(
+                    "inside `{}`, connect `input -> ...`, or drop `isolate = process`",
+                    class.name.name
+                )),
+            );
+        }
+        let connections = self.splice(&edges);
+        if !ok {
+            self.broken.insert(full.to_string());
+            return None;
+        }
+        let mut body_elements = vec![Element {
+            name: ring,
+            kind: RING_KIND.to_string(),
+            params: Vec::new(),
+            loc: isolate_loc.clone(),
+            kind_loc: isolate_loc.clone(),
+            isolated: Isolated::default(),
+        }];
+        body_elements.extend(elements);
+        let body = Model {
+            elements: body_elements,
+            connections,
+            base_dir: None,
+        };
+        let text = Literal {
+            lit: Lit::Text(body.to_text()),
+            loc: isolate_loc.clone(),
+        };
+        self.elements.push(Element {
+            name: full.to_string(),
+            kind: WORKER_KIND.to_string(),
+            params: vec![Param {
+                name: WORKER_TEXT_PARAM.to_string(),
+                value: text,
+                loc: isolate_loc,
+            }],
+            loc: loc.clone(),
+            kind_loc: kind.loc.clone(),
+            isolated: Isolated(Some(Arc::new(body))),
+        });
+        self.isolated.insert(full.to_string());
+        let h = Handle::Real(full.to_string());
+        Some((h.clone(), h))
+    }
+
+    fn not_single_port(
+        &self,
+        full: &str,
+        class: &ClassDef,
+        at: &Loc,
+        isolate_loc: &Loc,
+        port: String,
+    ) -> Diagnostic {
+        Diagnostic::error(
+            "netfn::isolate",
+            at,
+            format!(
+                "`{full}` cannot run in a Worker: graph `{}` uses {port}",
+                class.name.name
+            ),
+        )
+        .with_label("an isolated instance has one input and one output")
+        .with_secondary(isolate_loc, "isolated here")
+        .with_help(format!(
+            "only graphs with `input` and `output` alone can be isolated for now; isolate a part of `{}` with one input and one output, or drop `isolate = process`",
+            class.name.name
+        ))
     }
 
     // ---- splicing --------------------------------------------------------
@@ -745,12 +1011,13 @@ impl<'a> Expander<'a> {
     }
 
     /// Replaces connections through sub-graph pseudo-nodes by direct ones.
-    fn splice(&mut self) {
+    fn splice(&mut self, edges: &[RawEdge]) -> Vec<Connection> {
+        let mut connections = Vec::new();
         // Each output of a pseudo-node, like any output, takes one ordinary
         // connection (plus mirrors).
         let mut by_source: HashMap<(Handle, u16), Vec<usize>> = HashMap::new();
         let mut into: HashSet<(Handle, u16)> = HashSet::new();
-        for (i, e) in self.edges.iter().enumerate() {
+        for (i, e) in edges.iter().enumerate() {
             if !matches!(e.from, Handle::Real(_)) {
                 by_source
                     .entry((e.from.clone(), e.output))
@@ -762,10 +1029,10 @@ impl<'a> Expander<'a> {
         let mut keys: Vec<&(Handle, u16)> = by_source.keys().collect();
         keys.sort_by_key(|(h, p)| (format!("{h:?}"), *p));
         for key in keys {
-            let edges = &by_source[key];
-            let plain: Vec<&RawEdge> = edges
+            let edges_of = &by_source[key];
+            let plain: Vec<&RawEdge> = edges_of
                 .iter()
-                .map(|&i| &self.edges[i])
+                .map(|&i| &edges[i])
                 .filter(|e| !e.mirror)
                 .collect();
             if plain.len() > 1 {
@@ -801,7 +1068,7 @@ impl<'a> Expander<'a> {
                 && !into.contains(key)
                 && !self.broken.contains(inst)
             {
-                let e = &self.edges[edges[0]];
+                let e = &edges[edges_of[0]];
                 let class = self.instances.get(inst).map_or("?", |(c, _)| c);
                 self.diags.push(
                     Diagnostic::error(
@@ -821,14 +1088,13 @@ impl<'a> Expander<'a> {
             }
         }
 
-        let edges = std::mem::take(&mut self.edges);
-        for e in &edges {
+        for e in edges {
             let Handle::Real(from) = &e.from else {
                 continue;
             };
             let mut targets = Vec::new();
             self.follow(
-                &edges,
+                edges,
                 &by_source,
                 &e.to,
                 e.input,
@@ -838,7 +1104,7 @@ impl<'a> Expander<'a> {
                 &mut targets,
             );
             for (to, input, mirror, to_loc) in targets {
-                self.connections.push(Connection {
+                connections.push(Connection {
                     from: from.clone(),
                     output: e.output,
                     to,
@@ -850,7 +1116,7 @@ impl<'a> Expander<'a> {
                 });
             }
         }
-        self.edges = edges;
+        connections
     }
 
     #[allow(clippy::too_many_arguments)]

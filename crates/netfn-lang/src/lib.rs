@@ -29,6 +29,7 @@
 mod diag;
 mod draw;
 mod expand;
+mod isolate;
 mod json;
 mod lexer;
 mod model;
@@ -41,9 +42,14 @@ mod vars;
 use std::path::Path;
 
 pub use diag::{Diagnostic, DiagnosticRecord, Diagnostics, Severity};
-pub use draw::{to_dot, to_svg};
+pub use draw::{to_dot, to_dot_with_workers, to_svg, to_svg_with_workers};
+pub use isolate::{
+    ISOLATE_PARAM, RING_KIND, WORKER_FILE_PARAM, WORKER_KIND, WORKER_TEXT_PARAM, WorkerGraph,
+    worker_graphs, worker_summary,
+};
 pub use model::{
-    BaseDir, Connection, Element, KEYWORDS, Lit, Literal, Model, Param, is_element_name, is_ident,
+    BaseDir, Connection, Element, Isolated, KEYWORDS, Lit, Literal, Model, Param, is_element_name,
+    is_ident,
 };
 pub use source::{Loc, SourceFile};
 pub use validate::{TEE_KIND, build_error, check_build, summary, validate};

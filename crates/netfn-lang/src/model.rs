@@ -13,6 +13,7 @@
 
 use std::fmt::{self, Write as _};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
@@ -64,6 +65,24 @@ pub struct Element {
     /// Where its kind is written.
     #[serde(skip)]
     pub kind_loc: Loc,
+    /// For the `worker` element of an isolated instance
+    /// (`p :: Tenant(isolate = process)`): the Worker's graph as expanded,
+    /// with the places its parts are written at.
+    #[serde(skip)]
+    pub isolated: Isolated,
+}
+
+/// The Worker's graph of an isolated instance, located in the files it was
+/// written in (its `text` parameter is this model printed; a model read
+/// back from text or JSON has only the text). Not part of the element's
+/// identity: the text is.
+#[derive(Debug, Clone, Default)]
+pub struct Isolated(pub Option<Arc<Model>>);
+
+impl PartialEq for Isolated {
+    fn eq(&self, _other: &Isolated) -> bool {
+        true
+    }
 }
 
 impl Element {
@@ -74,6 +93,7 @@ impl Element {
             params: Vec::new(),
             loc: Loc::None,
             kind_loc: Loc::None,
+            isolated: Isolated::default(),
         }
     }
 

@@ -16,6 +16,7 @@ use netfn_core::config::{
 };
 
 use crate::diag::{Diagnostic, Diagnostics, closest, suggest};
+use crate::isolate::{ISOLATE_PARAM, WORKER_KIND, WORKER_TEXT_PARAM, check_worker};
 use crate::json::check_names;
 use crate::model::{Element, Lit, Literal, Model};
 use crate::parser;
@@ -170,6 +171,20 @@ impl<'a> Validator<'a> {
                 });
             }
         }
+        // Workers given their graph as text (isolated instances): that
+        // graph is checked here too, and the plan carries the text the
+        // Worker runs.
+        for (i, e) in model.elements.iter().enumerate() {
+            let Some(node) = node_of[i] else { continue };
+            if plan.nodes[node].spec.kind != WORKER_KIND {
+                continue;
+            }
+            if let Some(text) = check_worker(e, self.catalog, self.base_dir(), &mut self.diags) {
+                plan.nodes[node]
+                    .params
+                    .set(WORKER_TEXT_PARAM, Value::Str(text.into()));
+            }
+        }
         let mut edge_locs = Vec::new();
         let mut tee_spec: Option<Option<&'static ElementSpec>> = None;
         for ((from, output), conns) in &groups {
@@ -317,6 +332,14 @@ impl<'a> Validator<'a> {
                     &format!("parameters of `{}`", spec.kind),
                 )
                 .unwrap_or_else(|| format!("`{}` takes no parameters", spec.kind));
+                let help = if p.name == ISOLATE_PARAM {
+                    format!(
+                        "`{ISOLATE_PARAM}` is for instances of a `graph`: put the `{}` in one (`graph G() {{ input -> {}(...) -> output; }}`) and isolate that",
+                        spec.kind, spec.kind
+                    )
+                } else {
+                    help
+                };
                 self.diags.push(
                     Diagnostic::error(
                         "netfn::unknown-param",

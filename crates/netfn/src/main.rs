@@ -17,6 +17,7 @@ mod bench_firewall;
 mod bench_io;
 mod bench_nfs;
 mod bench_worker;
+mod isolate;
 mod run;
 mod view;
 mod worker;
@@ -35,7 +36,8 @@ struct Cli {
 /// Graph file and variable overrides, shared by the commands that read one.
 #[derive(clap::Args)]
 struct GraphArgs {
-    /// The graph file (`.nf`), or `.json` for the JSON form.
+    /// The graph file (`.nf`), `.json` for the JSON form, or `-` for text
+    /// on standard input.
     file: PathBuf,
     /// Set a graph variable, overriding its `let` (repeatable): -D rate=1000
     #[arg(short = 'D', value_name = "NAME=VALUE")]
@@ -90,10 +92,14 @@ enum Command {
         output: Option<PathBuf>,
     },
     /// The Worker process a `worker(graph = FILE)` element spawns: runs
-    /// FILE's graph between its `ring()` ports (not for direct use).
+    /// FILE's graph between its `ring()` ports (not for direct use). FILE
+    /// `-` is standard input (an isolated instance's graph).
     Worker {
         #[command(flatten)]
         graph: GraphArgs,
+        /// The isolated instance this Worker runs (for `ps` and messages).
+        #[arg(long)]
+        name: Option<String>,
     },
     /// List every NF and port kind with its parameters.
     Nfs {
@@ -254,7 +260,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(n * scale))
 }
 
-/// Reads and validates a graph file (text, or JSON if it ends in `.json`).
+/// Reads and validates a graph file (text, or JSON if it ends in `.json`;
+/// `-` is text on standard input).
 pub fn load(
     file: &Path,
     defines: &[String],
@@ -264,7 +271,9 @@ pub fn load(
     for d in defines {
         vars.define_arg(d)?;
     }
-    let model = if file.extension().is_some_and(|e| e == "json") {
+    let model = if isolate::is_stdin(file) {
+        isolate::read_stdin(&vars)?
+    } else if file.extension().is_some_and(|e| e == "json") {
         let text = std::fs::read_to_string(file).map_err(|e| {
             let mut d = Diagnostics::new();
             d.push(netfn_lang::Diagnostic::error(
@@ -324,7 +333,9 @@ fn main() -> ExitCode {
                     duration,
                 },
         } => bench_worker::run(&workers, spawns, duration),
-        Command::Worker { graph } => worker::worker_main(&graph.file, &graph.define, &catalog),
+        Command::Worker { graph, name: _ } => {
+            worker::worker_main(&graph.file, &graph.define, &catalog)
+        }
         Command::Check { graph, json } => check(&graph, &catalog, json),
         Command::Graph {
             graph,
@@ -476,25 +487,40 @@ fn check(graph: &GraphArgs, catalog: &Catalog, json: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let nfs_only = Plan {
-        nodes: plan
-            .nodes
-            .iter()
-            .filter(|n| !n.spec.is_port())
-            .cloned()
-            .collect(),
-        edges: Vec::new(),
-    };
-    let diags = netfn_lang::check_build(&nfs_only, &model);
+    let mut diags = netfn_lang::check_build(&isolate::nfs_only(&plan), &model);
+    // Isolated instances: their NFs are built here too, with errors at the
+    // places they are written.
+    diags.extend(isolate::check_worker_nfs(&model, catalog));
     if !diags.is_empty() {
         print_diagnostics(&diags, json);
         return ExitCode::from(2);
     }
+    // Valid: checked above.
+    let workers = netfn_lang::worker_graphs(&model, catalog).unwrap_or_default();
     let summary = netfn_lang::summary(&plan);
     if json {
-        println!("{}", serde_json::json!({ "ok": true, "summary": summary }));
+        let workers: Vec<_> = workers
+            .iter()
+            .map(|w| {
+                serde_json::json!({
+                    "name": w.name,
+                    "summary": netfn_lang::summary(&w.plan),
+                    "elements": w.plan.nodes.iter().map(|n| serde_json::json!({
+                        "name": n.name,
+                        "kind": n.spec.kind,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({ "ok": true, "summary": summary, "workers": workers })
+        );
     } else {
         println!("{}: ok: {summary}", graph.file.display());
+        for w in &workers {
+            println!("  {}", netfn_lang::worker_summary(w));
+        }
     }
     ExitCode::SUCCESS
 }
@@ -505,16 +531,19 @@ fn draw(
     format: DrawFormat,
     output: Option<&Path>,
 ) -> ExitCode {
-    let plan = match load(&graph.file, &graph.define, catalog) {
-        Ok((_, plan)) => plan,
+    let loaded = load(&graph.file, &graph.define, catalog).and_then(|(model, plan)| {
+        netfn_lang::worker_graphs(&model, catalog).map(|workers| (plan, workers))
+    });
+    let (plan, workers) = match loaded {
+        Ok(loaded) => loaded,
         Err(diags) => {
             print_diagnostics(&diags, false);
             return ExitCode::from(2);
         }
     };
     let text = match format {
-        DrawFormat::Dot => netfn_lang::to_dot(&plan),
-        DrawFormat::Svg => netfn_lang::to_svg(&plan),
+        DrawFormat::Dot => netfn_lang::to_dot_with_workers(&plan, &workers),
+        DrawFormat::Svg => netfn_lang::to_svg_with_workers(&plan, &workers),
     };
     match output {
         Some(path) => {

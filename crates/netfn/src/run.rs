@@ -55,6 +55,11 @@ pub fn run(file: &Path, catalog: &Catalog, opts: Options) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let diags = crate::isolate::check_worker_nfs(&model, catalog);
+    if !diags.is_empty() {
+        print_diagnostics(&diags, false);
+        return ExitCode::from(2);
+    }
     // A graph that writes packets to standard output (`stdout(...)`) owns
     // it: the live view is off and the summary goes to standard error.
     let packets_on_stdout = plan.nodes.iter().any(|n| {

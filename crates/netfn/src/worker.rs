@@ -10,6 +10,9 @@
 //!   Worker dies (or breaks the protocol) counts the tokens left in its
 //!   ring as `lost`, re-creates the region and spawns the Worker again with
 //!   the same graph. Other Workers, with their own regions, lose nothing.
+//! * `worker(text = "...")` is the same with the graph itself instead of
+//!   a file: what an isolated instance `p :: Tenant(isolate = process)`
+//!   expands to (see `isolate.rs` for how the text reaches the Worker).
 //! * `ring()` is the Worker graph's port to its Master: `r :: ring();
 //!   r -> ttl() -> r;`. It exists only in a process started by `worker`.
 //! * `netfn worker FILE` is the Worker process: it maps the region it was
@@ -21,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Child, Command, ExitCode};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +35,8 @@ use netfn_core::{
     Batch, Graph, PoolConfig, Port, PortCtx, RecvStatus, RunLimits, Runtime, RuntimeConfig,
 };
 use netfn_ring::{EventFd, Master, Region, RingConfig, RingPort, Tunables, WorkerPort};
+
+use crate::isolate::GraphSource;
 
 /// How often (runtime clock) the Master checks whether a Worker is alive.
 const LIVENESS_EVERY_NS: u64 = 1_000_000;
@@ -47,10 +52,17 @@ pub static SPECS: [ElementSpec; 2] = [
         kind: "worker",
         doc: "Run a graph in a Worker process behind shared-memory rings; input goes to its ring() port, what it hands back comes out (restarted if it dies)",
         params: &[
-            ParamSpec::required(
+            ParamSpec::optional(
                 "graph",
                 ParamType::Path,
+                "\"\"",
                 "the Worker's graph file; its ring() port faces this element",
+            ),
+            ParamSpec::optional(
+                "text",
+                ParamType::Str,
+                "\"\"",
+                "the Worker's graph itself, instead of a file (what `isolate = process` makes)",
             ),
             ParamSpec::optional(
                 "slots",
@@ -124,7 +136,7 @@ fn ring_port() -> Result<WorkerPort<Region, EventFd>, ConfigError> {
 /// The Master's side of one Worker: the rings as a port, the child, and
 /// its restarts.
 pub struct Supervisor {
-    graph: PathBuf,
+    graph: GraphSource,
     exe: PathBuf,
     config: RingConfig,
     port: RingPort<Region, Arc<EventFd>>,
@@ -150,14 +162,14 @@ impl std::fmt::Debug for Supervisor {
 
 fn spawn(
     exe: &Path,
-    graph: &Path,
+    graph: &GraphSource,
     config: &RingConfig,
 ) -> std::io::Result<(RingPort<Region, Arc<EventFd>>, Child)> {
     let other = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
     let region = Region::create(config).map_err(|e| other(&e))?;
     let bell = Arc::new(EventFd::new()?);
     let mut cmd = Command::new(exe);
-    cmd.arg("worker").arg(graph).stdin(Stdio::null());
+    graph.command(&mut cmd)?;
     let child = netfn_ring::spawn_worker(&mut cmd, &region, &bell)?;
     let master = Master::new(region, bell, &config.tunables).map_err(|e| other(&e))?;
     Ok((RingPort::new(master), child))
@@ -179,24 +191,7 @@ impl Supervisor {
         config
             .validate()
             .map_err(|e| ConfigError::param("slots", e.to_string()))?;
-        let graph = PathBuf::from(p.str("graph")?);
-        // The Worker's graph is checked here, so a bad one is a build error
-        // of the Master's graph rather than a Worker that keeps dying.
-        match crate::load(&graph, &[], &crate::catalog()) {
-            Ok((_, plan)) if plan.nodes.iter().any(|n| n.spec.kind == "ring") => {}
-            Ok(_) => {
-                return Err(ConfigError::param(
-                    "graph",
-                    format!("{} has no ring() port to this Master", graph.display()),
-                ));
-            }
-            Err(diags) => {
-                return Err(ConfigError::param(
-                    "graph",
-                    format!("{}: {}", graph.display(), diags.render()),
-                ));
-            }
-        }
+        let graph = GraphSource::from_params(p, &crate::catalog())?;
         let exe = std::env::var_os("NETFN_WORKER_EXE")
             .map(PathBuf::from)
             .or_else(|| std::env::current_exe().ok())

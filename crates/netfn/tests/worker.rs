@@ -223,3 +223,194 @@ fn worker_runs_the_example_and_check_accepts_ring_graphs() {
     assert!(err.contains("NETFN_RING_REGION_FD"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A tenant's chain as a sub-graph: a TTL decrement and a firewall whose
+/// rules file is relative to the graph file.
+const TENANT: &str = "graph Tenant(rules) {\n\
+    input -> ttl() -> fw :: firewall(rules = $rules, default = deny) -> output;\n\
+}\n";
+
+/// `netfn run --json` of `graph` (in its own directory, run from the repo
+/// so relative paths must be resolved against the graph file).
+fn run_json(graph: &Path) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_netfn"))
+        .args(["run", graph.to_str().unwrap(), "--json"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn drops(stats: &Value, name: &str) -> u64 {
+    node(stats, name)["drops"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn an_isolated_instance_gives_the_verdicts_of_the_same_instance_in_process() {
+    let dir = scratch("isolate");
+    std::fs::copy(repo().join("examples/firewall.rules"), dir.join("t.rules")).unwrap();
+    let graph = |isolate: &str| {
+        format!(
+            "{TENANT}g :: generator(flows = 1000, udp = 3, tcp = 1, count = 3000, rate = 5000);\n\
+             g -> p :: Tenant(rules = \"t.rules\", isolate = {isolate}) -> s :: sink(check = checksum);\n"
+        )
+    };
+    std::fs::write(dir.join("inproc.nf"), graph("none")).unwrap();
+    std::fs::write(dir.join("isolated.nf"), graph("process")).unwrap();
+
+    let inproc = run_json(&dir.join("inproc.nf"));
+    let passed = tx(&inproc, "s");
+    let denied = drops(&inproc, "p/ttl@1") + drops(&inproc, "p/fw");
+    assert_eq!(passed + denied, 3000, "{inproc}");
+    assert!(passed > 0 && denied > 0, "{inproc}");
+
+    let isolated = run_json(&dir.join("isolated.nf"));
+    assert_eq!(node(&isolated, "p")["kind"], "worker");
+    assert!(
+        isolated["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| !n["name"].as_str().unwrap().starts_with("p/")),
+        "the instance's NFs run in the Worker: {isolated}"
+    );
+    assert_eq!(extra(&isolated, "p", "ring-pushed"), 3000, "{isolated}");
+    assert_eq!(drops(&isolated, "p"), 0, "{isolated}");
+    assert_eq!(extra(&isolated, "p", "lost"), 0);
+    assert_eq!(extra(&isolated, "p", "restarts"), 0);
+    // Same NF code, same verdicts.
+    assert_eq!(tx(&isolated, "s"), passed, "{isolated}");
+    assert_eq!(
+        extra(&isolated, "p", "worker-dropped"),
+        denied,
+        "{isolated}"
+    );
+    assert_eq!(extra(&isolated, "s", "bad_checksum"), 0);
+
+    // `netfn check` lists the Worker's elements under the instance.
+    let out = Command::new(env!("CARGO_BIN_EXE_netfn"))
+        .args(["check", dir.join("isolated.nf").to_str().unwrap()])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("worker p: 3 elements (p/ring@0 ring, p/ttl@1 ttl, p/fw firewall)"),
+        "{text}"
+    );
+
+    // A rules file the Worker could not read: `netfn run` says so at the
+    // firewall in the original file and starts no Worker.
+    std::fs::write(
+        dir.join("bad.nf"),
+        graph("process").replace("t.rules", "missing.rules"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_netfn"))
+        .args(["run", dir.join("bad.nf").to_str().unwrap(), "--json"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.nf:2:"), "{err}");
+    assert!(
+        err.contains("`p/fw` (firewall): cannot read rules file"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_killed_isolated_worker_is_restarted_with_the_same_graph() {
+    let dir = scratch("isolate-kill");
+    std::fs::copy(repo().join("examples/firewall.rules"), dir.join("t.rules")).unwrap();
+    let graph = dir.join("node.nf");
+    // 60k packets at 20k pps: about 3 s, the kill after about 1 s.
+    std::fs::write(
+        &graph,
+        format!(
+            "{TENANT}g :: generator(flows = 1000, udp = 3, tcp = 1, count = 60000, rate = 20000);\n\
+             g -> p :: Tenant(rules = \"t.rules\", isolate = process) -> s :: sink(check = checksum);\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_netfn"))
+        .args([
+            "run",
+            graph.to_str().unwrap(),
+            "--json",
+            "--duration",
+            "15s",
+        ])
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut master = Reap(child);
+    let pid = master.0.id();
+    let worker = |deadline: Instant, not: Option<u32>| loop {
+        if let Some(w) = children(pid)
+            .into_iter()
+            .find(|&k| Some(k) != not && cmdline(k).contains("worker - --name p"))
+        {
+            break w;
+        }
+        assert!(Instant::now() < deadline, "no Worker for p");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let victim = worker(Instant::now() + Duration::from_secs(10), None);
+    // What the Worker was given on its standard input: the graph text.
+    let given = std::fs::read_to_string(format!("/proc/{victim}/fd/0")).unwrap();
+    assert!(given.contains("p/fw :: firewall("), "{given}");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        Command::new("kill")
+            .args(["-9", &victim.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let successor = worker(Instant::now() + Duration::from_secs(10), Some(victim));
+    let again = std::fs::read_to_string(format!("/proc/{successor}/fd/0")).unwrap();
+    assert_eq!(again, given, "a restart runs the same graph");
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while master.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the Master did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(master.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let stats: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(master.0.stderr.as_mut().unwrap(), &mut err);
+        panic!("{e}: {stdout} {err}")
+    });
+    assert_eq!(stats["stop"], "sources done", "{stats}");
+    assert_eq!(extra(&stats, "p", "restarts"), 1, "{stats}");
+    assert_eq!(extra(&stats, "p", "pid"), u64::from(successor));
+    // Everything pushed came back, was denied by the firewall, or was in
+    // the killed Worker's ring.
+    assert_eq!(
+        extra(&stats, "p", "ring-pushed"),
+        tx(&stats, "s") + extra(&stats, "p", "worker-dropped") + extra(&stats, "p", "lost"),
+        "{stats}"
+    );
+    assert!(tx(&stats, "s") > 0);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(children(pid).is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}

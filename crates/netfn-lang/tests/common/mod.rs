@@ -243,6 +243,25 @@ pub static SPECS: &[ElementSpec] = &[
         build: Build::Nf(pass),
     },
     ElementSpec {
+        kind: "worker",
+        doc: "a Worker process (like the binary's: a file or the graph as text)",
+        params: &[
+            ParamSpec::optional("graph", ParamType::Path, "\"\"", "graph file"),
+            ParamSpec::optional("text", ParamType::Str, "\"\"", "graph text"),
+        ],
+        inputs: Arity::Exactly(1),
+        outputs: Arity::Between(0, 1),
+        build: Build::Port(null),
+    },
+    ElementSpec {
+        kind: "ring",
+        doc: "a Worker's port to its Master",
+        params: &[],
+        inputs: Arity::Between(0, 1),
+        outputs: Arity::Between(0, 1),
+        build: Build::Port(null),
+    },
+    ElementSpec {
         kind: "discard",
         doc: "drops everything",
         params: &[],
