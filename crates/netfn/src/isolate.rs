@@ -51,8 +51,13 @@ impl GraphSource {
         match (file.is_empty(), text.is_empty()) {
             (false, true) => {
                 let graph = PathBuf::from(file);
-                match crate::load(&graph, &[], catalog) {
-                    Ok((_, plan)) => ring_name(&plan).map(drop).ok_or_else(|| {
+                // Its NFs are built once here too, so a bad rules file is an
+                // error now, not a Worker dying at every restart.
+                let loaded = crate::load(&graph, &[], catalog).and_then(|(model, plan)| {
+                    netfn_lang::check_build(&nfs_only(&plan), &model).into_result(plan)
+                });
+                match loaded {
+                    Ok(plan) => ring_name(&plan).map(drop).ok_or_else(|| {
                         ConfigError::param(
                             WORKER_FILE_PARAM,
                             format!("{} has no ring() port to this Master", graph.display()),

@@ -414,3 +414,34 @@ fn a_killed_isolated_worker_is_restarted_with_the_same_graph() {
     assert!(children(pid).is_empty());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A Worker graph file whose NFs cannot be built (a missing rules file) is
+/// an error of the Master's graph, located in the Worker's file, before any
+/// Worker is spawned.
+#[test]
+fn a_worker_file_with_a_bad_nf_is_an_error_before_spawning() {
+    let dir = scratch("badfile");
+    std::fs::write(
+        dir.join("t.nf"),
+        "r :: ring();\nr -> firewall(rules = \"missing.rules\") -> r;\n",
+    )
+    .unwrap();
+    let master = dir.join("m.nf");
+    std::fs::write(
+        &master,
+        "g :: generator(count = 10);\ng -> worker(graph = \"t.nf\") -> sink();\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_netfn"))
+        .args(["run", master.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot read rules file") && err.contains("missing.rules"),
+        "{err}"
+    );
+    assert!(err.contains("t.nf:2:15"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
