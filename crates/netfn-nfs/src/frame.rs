@@ -1,9 +1,8 @@
 //! Helpers shared by the NFs of the library: finding the network header
 //! behind Ethernet and VLAN tags, finding the transport header and payload,
 //! patching transport checksums after an address rewrite, the link layer of
-//! a reply, formatting text into a frame without allocating, and the tunnel
-//! pieces `vxlan` and `gre` share (outer header validation, encapsulation
-//! into the headroom, the inner flow hash).
+//! a reply, and formatting text into a frame without allocating. What the
+//! tunnel NFs share is in [`crate::tunnel`].
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -11,8 +10,8 @@ use netfn_core::FlowKey;
 use netfn_wire::checksum;
 use netfn_wire::{
     EtherType, Ethernet, EthernetBuilder, EthernetFrame, Header, Icmpv4Packet, IpProtocol, Ipv4,
-    Ipv4Packet, Ipv6, Ipv6Packet, MacAddr, PacketBuilder, PacketTemplate, Tcp, TcpFlags, TcpPacket,
-    Udp, UdpPacket, Vlan, VlanTag,
+    Ipv4Packet, Ipv6, Ipv6Packet, MacAddr, PacketBuilder, Tcp, TcpFlags, TcpPacket, Udp, UdpPacket,
+    Vlan, VlanTag,
 };
 
 /// The EtherType and offset of the network header, after Ethernet and up to
@@ -336,143 +335,6 @@ impl std::fmt::Write for SliceWriter<'_> {
     }
 }
 
-/// The outer IP header of a tunnel packet, validated for decapsulation
-/// (offsets into the frame).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OuterIp {
-    pub src: IpAddr,
-    pub dst: IpAddr,
-    /// Where the IP payload (the tunnel's UDP or GRE header) starts.
-    pub payload: usize,
-    /// Where the IP packet ends (Ethernet padding excluded).
-    pub end: usize,
-}
-
-/// Why a frame is not a tunnel packet to decapsulate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotTunnel {
-    /// Not IP, or IP of another protocol: not this tunnel's traffic.
-    Other,
-    /// The outer IP header is invalid (bad length, bad IPv4 checksum).
-    Malformed,
-    /// A fragment of this protocol: there is no reassembly here.
-    Fragment,
-}
-
-/// Finds and validates the outer IPv4 or IPv6 header (behind Ethernet and up
-/// to two VLAN tags) of a packet carrying `protocol`: the IPv4 header
-/// checksum must be right (what a host's IP layer checks before handing the
-/// payload to a tunnel), and fragments are refused.
-pub fn outer_ip(frame: &[u8], protocol: IpProtocol) -> Result<OuterIp, NotTunnel> {
-    let (ethertype, l3) = locate_l3(frame).ok_or(NotTunnel::Other)?;
-    let ip = &frame[l3..];
-    match ethertype {
-        EtherType::Ipv4 => {
-            let ext = Ipv4::check(ip).map_err(|_| NotTunnel::Malformed)?;
-            let pkt = Ipv4Packet::new_unchecked(&ip[..ext.end]);
-            if pkt.protocol() != protocol {
-                return Err(NotTunnel::Other);
-            }
-            if !pkt.verify_checksum() {
-                return Err(NotTunnel::Malformed);
-            }
-            if pkt.is_fragment() {
-                return Err(NotTunnel::Fragment);
-            }
-            Ok(OuterIp {
-                src: pkt.src_addr().into(),
-                dst: pkt.dst_addr().into(),
-                payload: l3 + ext.header_len,
-                end: l3 + ext.end,
-            })
-        }
-        EtherType::Ipv6 => {
-            let ext = Ipv6::check(ip).map_err(|_| NotTunnel::Malformed)?;
-            let pkt = Ipv6Packet::new_unchecked(&ip[..ext.end]);
-            let (proto, at) = pkt.upper_layer().map_err(|_| NotTunnel::Malformed)?;
-            if pkt.is_fragment() {
-                return Err(if proto == protocol || proto == IpProtocol::Ipv6Frag {
-                    NotTunnel::Fragment
-                } else {
-                    NotTunnel::Other
-                });
-            }
-            if proto != protocol {
-                return Err(NotTunnel::Other);
-            }
-            Ok(OuterIp {
-                src: pkt.src_addr().into(),
-                dst: pkt.dst_addr().into(),
-                payload: l3 + at,
-                end: l3 + ext.end,
-            })
-        }
-        _ => Err(NotTunnel::Other),
-    }
-}
-
-/// Whether a decapsulating NF configured with `local` and `remote` (the
-/// unspecified address: any) accepts a packet from `outer.src` to
-/// `outer.dst`.
-pub fn tunnel_endpoints_match(outer: &OuterIp, local: IpAddr, remote: IpAddr) -> bool {
-    (local.is_unspecified() || outer.dst == local)
-        && (remote.is_unspecified() || outer.src == remote)
-}
-
-/// Prepends the outer headers of `template` (an Ethernet + IP tunnel
-/// template whose payload is the whole frame) to `pkt`, in the pool's
-/// headroom. Fails, leaving the packet unchanged, with `Malformed` for a
-/// frame shorter than an Ethernet header, `TooBig` when the outer IP packet
-/// would exceed `mtu` bytes (no fragmentation), and `Other` when the frame
-/// has too little headroom.
-pub fn encapsulate(
-    pkt: &mut netfn_core::Packet,
-    template: &PacketTemplate,
-    mtu: usize,
-) -> Result<(), netfn_core::DropReason> {
-    use netfn_core::DropReason;
-    let inner = pkt.len();
-    if inner < netfn_wire::ethernet::HEADER_LEN {
-        return Err(DropReason::Malformed);
-    }
-    let header_len = template.header_len();
-    if template.size(inner) - netfn_wire::ethernet::HEADER_LEN > mtu {
-        return Err(DropReason::TooBig);
-    }
-    let buf = match pkt.push_front(header_len) {
-        Ok(_) => pkt.data_mut(),
-        Err(_) => return Err(DropReason::Other),
-    };
-    if template.write_in_place(buf, inner).is_err() {
-        // Only an IP length overflow gets here (the buffer is sized).
-        let _ = pkt.pull_front(header_len);
-        return Err(DropReason::TooBig);
-    }
-    Ok(())
-}
-
-/// A 32-bit hash of an inner frame for the outer UDP source port: its
-/// 5-tuple's hash if it is IP, else FNV-1a over its Ethernet header (so
-/// every frame of one L2 conversation takes one underlay path).
-pub fn inner_flow_hash(frame: &[u8]) -> u32 {
-    if let Some(key) = netfn_core::FlowKey::from_frame(frame) {
-        return key.hash32();
-    }
-    let head = &frame[..frame.len().min(netfn_wire::ethernet::HEADER_LEN)];
-    let mut h: u32 = 0x811c_9dc5;
-    for &b in head {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
-}
-
-/// Maps a hash onto the ports `min..=max` without division bias of note
-/// (Linux's `udp_flow_src_port` does the same multiply-shift).
-pub fn port_from_hash(hash: u32, min: u16, max: u16) -> u16 {
-    let span = u64::from(max - min) + 1;
-    min + ((u64::from(hash) * span) >> 32) as u16
-}
 #[cfg(test)]
 mod tests {
     use super::*;
