@@ -94,6 +94,7 @@ impl FlowKey {
     /// `protocol`, with `upper` its header and payload (`None` in a
     /// non-first fragment: no ports). For callers that located the IP
     /// header themselves.
+    #[inline]
     pub fn of_upper_layer(
         src: IpAddr,
         dst: IpAddr,
