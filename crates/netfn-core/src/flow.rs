@@ -61,19 +61,13 @@ impl FlowKey {
         let ext = Ipv4::check(buf).ok()?;
         let buf = &buf[..ext.end];
         let ip = Ipv4Packet::new_unchecked(buf);
-        let proto = ip.protocol();
-        let ports = if ip.is_first_fragment() {
-            ports(proto, &buf[ext.header_len..])
-        } else {
-            (0, 0)
-        };
-        Some(FlowKey {
-            src: ip.src_addr().into(),
-            dst: ip.dst_addr().into(),
-            src_port: ports.0,
-            dst_port: ports.1,
-            protocol: proto.into(),
-        })
+        let upper = ip.is_first_fragment().then(|| &buf[ext.header_len..]);
+        Some(FlowKey::of_upper_layer(
+            ip.src_addr().into(),
+            ip.dst_addr().into(),
+            ip.protocol(),
+            upper,
+        ))
     }
 
     /// The 5-tuple of a buffer starting at an IPv6 header.
@@ -83,18 +77,38 @@ impl FlowKey {
         let ip = Ipv6Packet::new_unchecked(buf);
         let (proto, offset) = ip.upper_layer().ok()?;
         let first = ip.fragment().is_none_or(|f| f.offset == 0);
-        let ports = if first {
-            ports(proto, buf.get(offset..)?)
+        let upper = if first {
+            Some(buf.get(offset..)?)
         } else {
-            (0, 0)
+            None
         };
-        Some(FlowKey {
-            src: ip.src_addr().into(),
-            dst: ip.dst_addr().into(),
-            src_port: ports.0,
-            dst_port: ports.1,
-            protocol: proto.into(),
-        })
+        Some(FlowKey::of_upper_layer(
+            ip.src_addr().into(),
+            ip.dst_addr().into(),
+            proto,
+            upper,
+        ))
+    }
+
+    /// The key of a packet from `src` to `dst` whose upper layer is
+    /// `protocol`, with `upper` its header and payload (`None` in a
+    /// non-first fragment: no ports). For callers that located the IP
+    /// header themselves.
+    #[inline]
+    pub fn of_upper_layer(
+        src: IpAddr,
+        dst: IpAddr,
+        protocol: IpProtocol,
+        upper: Option<&[u8]>,
+    ) -> FlowKey {
+        let (src_port, dst_port) = upper.map_or((0, 0), |l4| ports(protocol, l4));
+        FlowKey {
+            src,
+            dst,
+            src_port,
+            dst_port,
+            protocol: protocol.into(),
+        }
     }
 
     /// The key of the reply direction.

@@ -172,12 +172,29 @@ impl<K: Hash + Eq, V> FlowTable<K, V> {
     }
 
     /// Marks an entry used at `now` (moves it to the back of its class).
+    ///
+    /// On every packet of a known flow: reads the entry's links once and
+    /// moves it with four slot writes (not the general unlink + link_tail).
     pub fn touch(&mut self, slot: Slot, now: u64) {
-        self.entry_mut(slot.0).last_seen = now;
-        if self.classes[self.entry(slot.0).class as usize].tail != slot.0 {
-            self.unlink(slot.0);
-            self.link_tail(slot.0);
+        let i = slot.0;
+        let e = self.entry_mut(i);
+        e.last_seen = now;
+        let (prev, next, class) = (e.prev, e.next, e.class as usize);
+        if next == NIL {
+            return; // the tail of its class already
         }
+        match prev {
+            NIL => self.classes[class].head = next,
+            p => self.entry_mut(p).next = next,
+        }
+        self.entry_mut(next).prev = prev;
+        // `next` was not NIL, so the tail is another entry.
+        let tail = self.classes[class].tail;
+        self.entry_mut(tail).next = i;
+        let e = self.entry_mut(i);
+        e.prev = tail;
+        e.next = NIL;
+        self.classes[class].tail = i;
     }
 
     /// Moves an entry to another timeout class (e.g. a TCP flow becoming
@@ -223,10 +240,12 @@ impl<K: Hash + Eq, V> FlowTable<K, V> {
         class: u8,
         now: u64,
     ) -> Result<Slot, TableFull<K, V>> {
-        if let Some(slot) = self.find(&key) {
-            self.entry_mut(slot.0).value = value;
-            self.set_class(slot, class, now);
-            return Ok(slot);
+        // One hash for the lookup and the insertion.
+        let hash = self.hasher.hash_one(&key);
+        if let Some(&i) = self.index.find(hash, |&i| self.entry(i).key == key) {
+            self.entry_mut(i).value = value;
+            self.set_class(Slot(i), class, now);
+            return Ok(Slot(i));
         }
         assert!(
             (class as usize) < self.classes.len(),
@@ -235,7 +254,6 @@ impl<K: Hash + Eq, V> FlowTable<K, V> {
         let Some(i) = self.free.pop() else {
             return Err(TableFull(key, value));
         };
-        let hash = self.hasher.hash_one(&key);
         self.slots[i as usize] = Some(Entry {
             key,
             value,

@@ -1,18 +1,17 @@
 //! Helpers shared by the NFs of the library: finding the network header
 //! behind Ethernet and VLAN tags, finding the transport header and payload,
 //! patching transport checksums after an address rewrite, the link layer of
-//! a reply, formatting text into a frame without allocating, and the tunnel
-//! pieces `vxlan` and `gre` share (outer header validation, encapsulation
-//! into the headroom, the inner flow hash).
+//! a reply, and formatting text into a frame without allocating. What the
+//! tunnel NFs share is in [`crate::tunnel`].
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use netfn_core::FlowKey;
 use netfn_wire::checksum;
 use netfn_wire::{
-    EtherType, Ethernet, EthernetBuilder, EthernetFrame, Header, Icmpv4Packet, IpProtocol, Ipv4,
-    Ipv4Packet, Ipv6, Ipv6Packet, MacAddr, PacketBuilder, PacketTemplate, Tcp, TcpFlags, TcpPacket,
-    Udp, UdpPacket, Vlan, VlanTag,
+    EtherType, Ethernet, EthernetBuilder, EthernetFrame, Header, Icmpv4Packet, IpProtocol,
+    Ipv4Packet, Ipv6Packet, MacAddr, PacketBuilder, Tcp, TcpFlags, TcpPacket, Udp, UdpPacket, Vlan,
+    VlanTag,
 };
 
 /// The EtherType and offset of the network header, after Ethernet and up to
@@ -51,7 +50,10 @@ pub fn reply_link(frame: &[u8], src: MacAddr, dst: MacAddr) -> Option<EthernetBu
     Some(link)
 }
 
-/// Where the IP and transport headers of a frame are (see [`locate_ip`]).
+/// Where the IP and transport headers of a frame are (see [`locate_ip`]):
+/// the one walk over Ethernet, VLAN tags, IP and IPv6 extension headers
+/// that the NFs reading transport headers share ([`transport`] builds on
+/// it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpInfo {
     /// Offset of the IP header.
@@ -60,8 +62,9 @@ pub struct IpInfo {
     pub dst: IpAddr,
     /// The upper-layer protocol (after IPv6 extension headers).
     pub protocol: IpProtocol,
-    /// Offset of the upper-layer header; `None` in a non-first fragment
-    /// (or behind an IPv6 extension chain that cannot be walked).
+    /// Offset of the upper-layer header; `None` in a non-first fragment.
+    /// (A checked IPv6 header's extension chain always walks: ESP or an
+    /// unknown header is the upper layer, with its offset.)
     pub l4: Option<usize>,
     /// End of the IP packet (bytes past it are Ethernet padding).
     pub end: usize,
@@ -83,6 +86,13 @@ impl IpInfo {
             u16::from_be_bytes([p[0], p[1]]),
             u16::from_be_bytes([p[2], p[3]]),
         ))
+    }
+
+    /// The 5-tuple (no ports in a non-first fragment; ICMP echo: the
+    /// identifier), as [`FlowKey::from_frame`] gives it.
+    pub fn flow_key(&self, frame: &[u8]) -> FlowKey {
+        let upper = self.l4.map(|l4| &frame[l4..self.end]);
+        FlowKey::of_upper_layer(self.src, self.dst, self.protocol, upper)
     }
 }
 
@@ -167,33 +177,15 @@ impl<'a> L4<'a> {
 /// to two VLAN tags). `Ok(None)`: not IP; `Err`: an IP or transport header
 /// is truncated or invalid. Ethernet padding is not payload.
 pub fn transport(frame: &[u8]) -> Result<Option<(FlowKey, L4<'_>)>, BadHeader> {
-    let Some((ethertype, at)) = locate_l3(frame) else {
+    let Some(ip) = locate_ip(frame)? else {
         return Ok(None);
     };
-    let ip = &frame[at..];
-    let (key, l4, first) = match ethertype {
-        EtherType::Ipv4 => {
-            let ext = Ipv4::check(ip).map_err(|_| BadHeader)?;
-            let ip = &ip[..ext.end];
-            let key = FlowKey::from_ipv4(ip).ok_or(BadHeader)?;
-            let first = Ipv4Packet::new_unchecked(ip).is_first_fragment();
-            (key, &ip[ext.header_len..], first)
-        }
-        EtherType::Ipv6 => {
-            let ext = Ipv6::check(ip).map_err(|_| BadHeader)?;
-            let ip = &ip[..ext.end];
-            let key = FlowKey::from_ipv6(ip).ok_or(BadHeader)?;
-            let p = Ipv6Packet::new_unchecked(ip);
-            let first = p.fragment().is_none_or(|f| f.offset == 0);
-            let (_, offset) = p.upper_layer().map_err(|_| BadHeader)?;
-            (key, ip.get(offset..).ok_or(BadHeader)?, first)
-        }
-        _ => return Ok(None),
-    };
-    if !first {
+    let key = ip.flow_key(frame);
+    let Some(l4) = ip.l4 else {
         return Ok(Some((key, L4::Fragment)));
-    }
-    let l4 = match IpProtocol::from(key.protocol) {
+    };
+    let l4 = &frame[l4..ip.end];
+    let l4 = match ip.protocol {
         IpProtocol::Tcp => {
             let ext = Tcp::check(l4).map_err(|_| BadHeader)?;
             let tcp = TcpPacket::new_unchecked(l4);
@@ -336,146 +328,234 @@ impl std::fmt::Write for SliceWriter<'_> {
     }
 }
 
-/// The outer IP header of a tunnel packet, validated for decapsulation
-/// (offsets into the frame).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OuterIp {
-    pub src: IpAddr,
-    pub dst: IpAddr,
-    /// Where the IP payload (the tunnel's UDP or GRE header) starts.
-    pub payload: usize,
-    /// Where the IP packet ends (Ethernet padding excluded).
-    pub end: usize,
-}
-
-/// Why a frame is not a tunnel packet to decapsulate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotTunnel {
-    /// Not IP, or IP of another protocol: not this tunnel's traffic.
-    Other,
-    /// The outer IP header is invalid (bad length, bad IPv4 checksum).
-    Malformed,
-    /// A fragment of this protocol: there is no reassembly here.
-    Fragment,
-}
-
-/// Finds and validates the outer IPv4 or IPv6 header (behind Ethernet and up
-/// to two VLAN tags) of a packet carrying `protocol`: the IPv4 header
-/// checksum must be right (what a host's IP layer checks before handing the
-/// payload to a tunnel), and fragments are refused.
-pub fn outer_ip(frame: &[u8], protocol: IpProtocol) -> Result<OuterIp, NotTunnel> {
-    let (ethertype, l3) = locate_l3(frame).ok_or(NotTunnel::Other)?;
-    let ip = &frame[l3..];
-    match ethertype {
-        EtherType::Ipv4 => {
-            let ext = Ipv4::check(ip).map_err(|_| NotTunnel::Malformed)?;
-            let pkt = Ipv4Packet::new_unchecked(&ip[..ext.end]);
-            if pkt.protocol() != protocol {
-                return Err(NotTunnel::Other);
-            }
-            if !pkt.verify_checksum() {
-                return Err(NotTunnel::Malformed);
-            }
-            if pkt.is_fragment() {
-                return Err(NotTunnel::Fragment);
-            }
-            Ok(OuterIp {
-                src: pkt.src_addr().into(),
-                dst: pkt.dst_addr().into(),
-                payload: l3 + ext.header_len,
-                end: l3 + ext.end,
-            })
-        }
-        EtherType::Ipv6 => {
-            let ext = Ipv6::check(ip).map_err(|_| NotTunnel::Malformed)?;
-            let pkt = Ipv6Packet::new_unchecked(&ip[..ext.end]);
-            let (proto, at) = pkt.upper_layer().map_err(|_| NotTunnel::Malformed)?;
-            if pkt.is_fragment() {
-                return Err(if proto == protocol || proto == IpProtocol::Ipv6Frag {
-                    NotTunnel::Fragment
-                } else {
-                    NotTunnel::Other
-                });
-            }
-            if proto != protocol {
-                return Err(NotTunnel::Other);
-            }
-            Ok(OuterIp {
-                src: pkt.src_addr().into(),
-                dst: pkt.dst_addr().into(),
-                payload: l3 + at,
-                end: l3 + ext.end,
-            })
-        }
-        _ => Err(NotTunnel::Other),
-    }
-}
-
-/// Whether a decapsulating NF configured with `local` and `remote` (the
-/// unspecified address: any) accepts a packet from `outer.src` to
-/// `outer.dst`.
-pub fn tunnel_endpoints_match(outer: &OuterIp, local: IpAddr, remote: IpAddr) -> bool {
-    (local.is_unspecified() || outer.dst == local)
-        && (remote.is_unspecified() || outer.src == remote)
-}
-
-/// Prepends the outer headers of `template` (an Ethernet + IP tunnel
-/// template whose payload is the whole frame) to `pkt`, in the pool's
-/// headroom. Fails, leaving the packet unchanged, with `Malformed` for a
-/// frame shorter than an Ethernet header, `TooBig` when the outer IP packet
-/// would exceed `mtu` bytes (no fragmentation), and `Other` when the frame
-/// has too little headroom.
-pub fn encapsulate(
-    pkt: &mut netfn_core::Packet,
-    template: &PacketTemplate,
-    mtu: usize,
-) -> Result<(), netfn_core::DropReason> {
-    use netfn_core::DropReason;
-    let inner = pkt.len();
-    if inner < netfn_wire::ethernet::HEADER_LEN {
-        return Err(DropReason::Malformed);
-    }
-    let header_len = template.header_len();
-    if template.size(inner) - netfn_wire::ethernet::HEADER_LEN > mtu {
-        return Err(DropReason::TooBig);
-    }
-    let buf = match pkt.push_front(header_len) {
-        Ok(_) => pkt.data_mut(),
-        Err(_) => return Err(DropReason::Other),
-    };
-    if template.write_in_place(buf, inner).is_err() {
-        // Only an IP length overflow gets here (the buffer is sized).
-        let _ = pkt.pull_front(header_len);
-        return Err(DropReason::TooBig);
-    }
-    Ok(())
-}
-
-/// A 32-bit hash of an inner frame for the outer UDP source port: its
-/// 5-tuple's hash if it is IP, else FNV-1a over its Ethernet header (so
-/// every frame of one L2 conversation takes one underlay path).
-pub fn inner_flow_hash(frame: &[u8]) -> u32 {
-    if let Some(key) = netfn_core::FlowKey::from_frame(frame) {
-        return key.hash32();
-    }
-    let head = &frame[..frame.len().min(netfn_wire::ethernet::HEADER_LEN)];
-    let mut h: u32 = 0x811c_9dc5;
-    for &b in head {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
-}
-
-/// Maps a hash onto the ports `min..=max` without division bias of note
-/// (Linux's `udp_flow_src_port` does the same multiply-shift).
-pub fn port_from_hash(hash: u32, min: u16, max: u16) -> u16 {
-    let span = u64::from(max - min) + 1;
-    min + ((u64::from(hash) * span) >> 32) as u16
-}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod locate {
+        //! [`locate_ip`] and [`transport`] (built on it) over VLAN and
+        //! QinQ tags, IPv4 options, IPv6 extension headers, fragments,
+        //! truncation and padding. Every key must be the one
+        //! [`FlowKey::from_frame`] finds.
+        use super::*;
+        use std::net::Ipv6Addr;
+
+        const A: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+        const B: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+        const V4: (Ipv4Addr, Ipv4Addr) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+
+        fn v6() -> (Ipv6Addr, Ipv6Addr) {
+            (
+                "2001:db8::1".parse().unwrap(),
+                "2001:db8::2".parse().unwrap(),
+            )
+        }
+
+        fn write(t: netfn_wire::PacketTemplate, payload: &[u8]) -> Vec<u8> {
+            let mut buf = vec![0; t.size(payload.len())];
+            t.write(&mut buf, payload).unwrap();
+            buf
+        }
+
+        fn udp4(eth: EthernetBuilder) -> Vec<u8> {
+            write(eth.ipv4(V4.0, V4.1, 64).udp(1000, 53), b"hello")
+        }
+
+        fn udp6() -> Vec<u8> {
+            let (s, d) = v6();
+            write(
+                PacketBuilder::ethernet(A, B).ipv6(s, d, 64).udp(1000, 53),
+                b"hello",
+            )
+        }
+
+        /// Inserts an IPv6 extension header (`header[0]` is its Next
+        /// Header, set here to the chain's) after the fixed header.
+        fn with_ext(mut f: Vec<u8>, kind: u8, mut header: Vec<u8>) -> Vec<u8> {
+            header[0] = f[14 + 6];
+            f[14 + 6] = kind;
+            let len = u16::from_be_bytes([f[18], f[19]]) + header.len() as u16;
+            f[18..20].copy_from_slice(&len.to_be_bytes());
+            f.splice(54..54, header);
+            f
+        }
+
+        /// A Fragment header with `offset` (bytes, a multiple of 8) and MF.
+        fn frag6(offset: u16) -> Vec<u8> {
+            let field = offset | 1;
+            let [hi, lo] = field.to_be_bytes();
+            vec![0, 0, hi, lo, 0, 0, 0, 9]
+        }
+
+        fn check(frame: &[u8]) -> (IpInfo, FlowKey, L4<'_>) {
+            let ip = locate_ip(frame).unwrap().unwrap();
+            let (key, l4) = transport(frame).unwrap().unwrap();
+            assert_eq!(Some(key), FlowKey::from_frame(frame));
+            assert_eq!(key, ip.flow_key(frame));
+            (ip, key, l4)
+        }
+
+        #[test]
+        fn ipv4_behind_vlan_and_qinq_tags() {
+            let eth = PacketBuilder::ethernet(A, B);
+            let qinq = eth
+                .vlan_tag(EtherType::QinQ, 0, false, 10)
+                .unwrap()
+                .vlan(20)
+                .unwrap();
+            for (f, l3) in [
+                (udp4(eth), 14),
+                (udp4(eth.vlan(5).unwrap()), 18),
+                (udp4(qinq), 22),
+            ] {
+                let (ip, key, l4) = check(&f);
+                assert_eq!((ip.l3, ip.l4, ip.end), (l3, Some(l3 + 20), f.len()));
+                assert_eq!(
+                    (ip.protocol, ip.src, ip.dst),
+                    (IpProtocol::Udp, V4.0.into(), V4.1.into())
+                );
+                assert_eq!((key.src_port, key.dst_port), (1000, 53));
+                assert_eq!(ip.ports(&f), Some((1000, 53)));
+                assert_eq!(l4, L4::Udp { payload: b"hello" });
+            }
+            // A third tag is not looked behind.
+            let three = udp4(qinq.vlan(30).unwrap());
+            assert_eq!(locate_ip(&three), Ok(None));
+            assert_eq!(transport(&three), Ok(None));
+        }
+
+        #[test]
+        fn ipv4_options_and_padding() {
+            let mut f = udp4(PacketBuilder::ethernet(A, B));
+            f.splice(34..34, [1, 1, 1, 0]); // NOP NOP NOP EOL: IHL 6
+            f[14] = 0x46;
+            let total = u16::from_be_bytes([f[16], f[17]]) + 4;
+            f[16..18].copy_from_slice(&total.to_be_bytes());
+            let end = f.len();
+            f.extend_from_slice(&[0xee; 6]); // Ethernet padding
+            let (ip, _, l4) = check(&f);
+            assert_eq!((ip.l4, ip.end), (Some(14 + 24), end));
+            assert_eq!(l4, L4::Udp { payload: b"hello" });
+        }
+
+        #[test]
+        fn ipv6_extension_headers() {
+            let hop_by_hop = vec![0, 0, 1, 4, 0, 0, 0, 0]; // PadN
+            let f = with_ext(udp6(), 0, hop_by_hop.clone());
+            let (ip, key, l4) = check(&f);
+            assert_eq!((ip.l3, ip.l4, ip.end), (14, Some(14 + 48), f.len()));
+            assert_eq!((ip.protocol, key.protocol), (IpProtocol::Udp, 17));
+            assert_eq!(l4, L4::Udp { payload: b"hello" });
+            // Two headers, then TCP.
+            let (s, d) = v6();
+            let tcp = write(
+                PacketBuilder::ethernet(A, B)
+                    .ipv6(s, d, 64)
+                    .tcp(5, 6, 77, 0, TcpFlags::SYN, 100),
+                b"xy",
+            );
+            let f = with_ext(with_ext(tcp, 60, hop_by_hop.clone()), 0, hop_by_hop);
+            let (ip, _, l4) = check(&f);
+            assert_eq!(ip.l4, Some(14 + 56));
+            assert_eq!(
+                l4,
+                L4::Tcp {
+                    seq: 77,
+                    flags: TcpFlags::SYN,
+                    payload: b"xy"
+                }
+            );
+            // An upper layer the walk does not step over (ESP) is the
+            // protocol, at its offset.
+            let mut esp = udp6();
+            esp[20] = 50;
+            let (ip, key, l4) = check(&esp);
+            assert_eq!(
+                (ip.protocol, ip.l4, key.src_port),
+                (IpProtocol::Esp, Some(54), 0)
+            );
+            assert_eq!(
+                l4,
+                L4::Other {
+                    payload: &esp[54..]
+                }
+            );
+        }
+
+        #[test]
+        fn fragments() {
+            // IPv4, first fragment (MF, offset 0): the UDP header is here,
+            // its length field claims more than there is.
+            let mut first = udp4(PacketBuilder::ethernet(A, B));
+            first[20] = 0x20; // MF
+            first[38..40].copy_from_slice(&100u16.to_be_bytes());
+            let (ip, key, l4) = check(&first);
+            assert_eq!((ip.l4, key.src_port), (Some(34), 1000));
+            assert_eq!(l4, L4::Udp { payload: b"hello" });
+            // Non-first: no transport header, no ports.
+            let mut later = udp4(PacketBuilder::ethernet(A, B));
+            later[20..22].copy_from_slice(&[0x00, 0x03]); // offset 24
+            let (ip, key, l4) = check(&later);
+            assert_eq!((ip.l4, ip.protocol), (None, IpProtocol::Udp));
+            assert_eq!((key.src_port, key.dst_port), (0, 0));
+            assert_eq!(ip.ports(&later), None);
+            assert_eq!(l4, L4::Fragment);
+            // IPv6 Fragment header, offset 0 then 8.
+            let f = with_ext(udp6(), 44, frag6(0));
+            let (ip, key, l4) = check(&f);
+            assert_eq!((ip.l4, key.dst_port), (Some(62), 53));
+            assert_eq!(l4, L4::Udp { payload: b"hello" });
+            let f = with_ext(udp6(), 44, frag6(8));
+            let (ip, key, l4) = check(&f);
+            assert_eq!(
+                (ip.l4, ip.protocol, key.dst_port),
+                (None, IpProtocol::Udp, 0)
+            );
+            assert_eq!(l4, L4::Fragment);
+        }
+
+        #[test]
+        fn truncated_and_not_ip() {
+            let f = udp4(PacketBuilder::ethernet(A, B));
+            // IP header cut, packet shorter than its total length.
+            for cut in [&f[..14 + 12], &f[..f.len() - 1]] {
+                assert_eq!(locate_ip(cut), Err(BadHeader));
+                assert_eq!(transport(cut), Err(BadHeader));
+                assert_eq!(FlowKey::from_frame(cut), None);
+            }
+            // IPv6 extension header running past the payload length.
+            let mut ext = with_ext(udp6(), 0, vec![0, 0, 1, 4, 0, 0, 0, 0]);
+            ext[55] = 200;
+            assert_eq!(locate_ip(&ext), Err(BadHeader));
+            assert_eq!(transport(&ext), Err(BadHeader));
+            // A whole IP header but a cut TCP header: located, but no
+            // transport layer.
+            let tcp = write(
+                PacketBuilder::ethernet(A, B).ipv4(V4.0, V4.1, 64).tcp(
+                    1,
+                    2,
+                    3,
+                    0,
+                    TcpFlags::ACK,
+                    9,
+                ),
+                &[],
+            );
+            let mut cut = tcp[..14 + 20 + 10].to_vec();
+            cut[16..18].copy_from_slice(&30u16.to_be_bytes());
+            cut[24..26].copy_from_slice(&[0, 0]);
+            let ip = locate_ip(&cut).unwrap().unwrap();
+            assert_eq!((ip.l4, ip.protocol), (Some(34), IpProtocol::Tcp));
+            assert_eq!(transport(&cut), Err(BadHeader));
+            // Not IP, or not even Ethernet.
+            let mut arp = f.clone();
+            arp[12..14].copy_from_slice(&[0x08, 0x06]);
+            for frame in [&arp[..], &f[..13], &[][..]] {
+                assert_eq!(locate_ip(frame), Ok(None));
+                assert_eq!(transport(frame), Ok(None));
+            }
+        }
+    }
 
     #[test]
     fn reply_link_keeps_vlan_tags() {

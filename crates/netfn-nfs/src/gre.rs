@@ -30,7 +30,7 @@
 
 use std::net::IpAddr;
 
-use crate::frame::{NotTunnel, encapsulate, outer_ip, tunnel_endpoints_match};
+use crate::tunnel::{OuterHeaders, TunnelCounters, each_packet, outer_ip, tunnel_endpoints_match};
 use netfn_core::config::{Arity, Build, ConfigError, ElementSpec, ParamSpec, ParamType, Params};
 use netfn_core::{Batch, Ctx, DropReason, Nf, Verdict};
 use netfn_wire::gre::PROTOCOL_TEB;
@@ -64,45 +64,36 @@ pub struct GreConfig {
     pub drop_other: bool,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Counters {
-    encapsulated: u64,
-    decapsulated: u64,
-    too_big: u64,
-    /// Frames without room in front for the outer headers (`other`).
-    no_headroom: u64,
-    key_mismatch: u64,
-    seq_dropped: u64,
-    bad_checksum: u64,
-    fragments: u64,
-    malformed: u64,
-    other: u64,
-}
-
 /// The `gre` NF.
 #[derive(Debug)]
 pub struct GreNf {
     config: GreConfig,
-    template: Option<PacketTemplate>,
+    /// The outer headers (encap only); the sequence number and the GRE
+    /// checksum are set per packet.
+    outer: Option<OuterHeaders>,
     /// Next sequence number to send (encap).
     next_seq: u32,
     /// Next sequence number expected (decap), once one was accepted.
     expect_seq: Option<u32>,
-    counters: Counters,
+    counters: TunnelCounters,
+    key_mismatch: u64,
+    seq_dropped: u64,
 }
 
 impl GreNf {
     pub fn new(config: GreConfig) -> Result<Self, ConfigError> {
-        let template = match config.mode {
+        let outer = match config.mode {
             Mode::Decap => None,
-            Mode::Encap => Some(encap_template(&config)?),
+            Mode::Encap => Some(OuterHeaders::new(&encap_template(&config)?, config.mtu)),
         };
         Ok(GreNf {
             config,
-            template,
+            outer,
             next_seq: 0,
             expect_seq: None,
-            counters: Counters::default(),
+            counters: TunnelCounters::default(),
+            key_mismatch: 0,
+            seq_dropped: 0,
         })
     }
 
@@ -127,98 +118,68 @@ impl GreNf {
         })
     }
 
-    fn encap(&mut self, pkt: &mut netfn_core::Packet, template: &mut PacketTemplate) -> Verdict {
-        template.set_gre_sequence(self.next_seq);
-        match encapsulate(pkt, template, self.config.mtu) {
-            Ok(()) => {
-                if self.config.seq {
-                    self.next_seq = self.next_seq.wrapping_add(1);
-                }
-                self.counters.encapsulated += 1;
-                Verdict::PASS
+    fn encap(&mut self, pkt: &mut netfn_core::Packet, outer: &OuterHeaders) -> Verdict {
+        let (seq, sequenced) = (self.next_seq, self.config.seq);
+        let result = outer.encapsulate(pkt).map(|mut e| {
+            let mut gre = GrePacket::new_unchecked(e.upper_mut());
+            if sequenced {
+                gre.set_sequence(seq);
             }
-            Err(reason) => {
-                match reason {
-                    DropReason::TooBig => self.counters.too_big += 1,
-                    DropReason::Malformed => self.counters.malformed += 1,
-                    _ => self.counters.no_headroom += 1,
-                }
-                Verdict::drop(reason)
-            }
+            gre.fill_checksum(); // if the template has one
+        });
+        if result.is_ok() && sequenced {
+            self.next_seq = seq.wrapping_add(1);
         }
-    }
-
-    fn other(&mut self) -> Verdict {
-        self.counters.other += 1;
-        if self.config.drop_other {
-            Verdict::drop(DropReason::Filtered)
-        } else {
-            Verdict::PASS
-        }
-    }
-
-    fn malformed(&mut self) -> Verdict {
-        self.counters.malformed += 1;
-        Verdict::drop(DropReason::Malformed)
-    }
-
-    fn filtered(counter: &mut u64) -> Verdict {
-        *counter += 1;
-        Verdict::drop(DropReason::Filtered)
+        self.counters.encap(result)
     }
 
     fn decap(&mut self, pkt: &mut netfn_core::Packet) -> Verdict {
+        let (c, drop_other) = (&mut self.counters, self.config.drop_other);
         let frame = pkt.data();
         let outer = match outer_ip(frame, IpProtocol::Gre) {
             Ok(o) => o,
-            Err(NotTunnel::Other) => return self.other(),
-            Err(NotTunnel::Malformed) => return self.malformed(),
-            Err(NotTunnel::Fragment) => {
-                self.counters.fragments += 1;
-                return Verdict::drop(DropReason::Unsupported);
-            }
+            Err(why) => return c.not_tunnel(why, drop_other),
         };
         if !tunnel_endpoints_match(&outer, self.config.local, self.config.remote) {
-            return self.other();
+            return c.other(drop_other);
         }
         let Ok(ext) = Gre::check(&frame[outer.payload..outer.end]) else {
-            return self.malformed();
+            return c.malformed();
         };
         let gre = GrePacket::new_unchecked(&frame[outer.payload..outer.end]);
         if u16::from(gre.protocol()) != PROTOCOL_TEB {
-            return self.other();
+            return c.other(drop_other);
         }
         if !gre.verify_checksum() || (self.config.checksum && !gre.checksum_present()) {
-            self.counters.bad_checksum += 1;
-            return self.malformed();
+            c.bad_checksum += 1;
+            return c.malformed();
         }
         if gre.key() != self.config.key {
-            return Self::filtered(&mut self.counters.key_mismatch);
+            return filtered(&mut self.key_mismatch);
         }
         if self.config.seq {
             let Some(seq) = gre.sequence() else {
-                return Self::filtered(&mut self.counters.seq_dropped);
+                return filtered(&mut self.seq_dropped);
             };
             if self
                 .expect_seq
                 .is_some_and(|e| (seq.wrapping_sub(e) as i32) < 0)
             {
-                return Self::filtered(&mut self.counters.seq_dropped);
+                return filtered(&mut self.seq_dropped);
             }
             self.expect_seq = Some(seq.wrapping_add(1));
         }
         let start = outer.payload + ext.header_len;
         if outer.end - start < netfn_wire::ethernet::HEADER_LEN {
-            return self.malformed();
+            return c.malformed();
         }
-        pkt.truncate(outer.end);
-        if pkt.pull_front(start).is_err() {
-            return self.malformed(); // cannot happen: start <= end <= len
-        }
-        pkt.clear_flow_hash();
-        self.counters.decapsulated += 1;
-        Verdict::PASS
+        c.decapsulate(pkt, start..outer.end)
     }
+}
+
+fn filtered(counter: &mut u64) -> Verdict {
+    *counter += 1;
+    Verdict::drop(DropReason::Filtered)
 }
 
 fn encap_template(config: &GreConfig) -> Result<PacketTemplate, ConfigError> {
@@ -249,33 +210,18 @@ fn encap_template(config: &GreConfig) -> Result<PacketTemplate, ConfigError> {
 
 impl Nf for GreNf {
     fn process(&mut self, _input: usize, batch: &mut Batch, _ctx: &mut Ctx<'_>) {
-        let (packets, verdicts) = batch.split_mut();
-        match self.template {
-            Some(mut template) => {
-                for (pkt, verdict) in packets.iter_mut().zip(verdicts.iter_mut()) {
-                    *verdict = self.encap(pkt, &mut template);
-                }
-            }
-            None => {
-                for (pkt, verdict) in packets.iter_mut().zip(verdicts.iter_mut()) {
-                    *verdict = self.decap(pkt);
-                }
-            }
+        match self.outer {
+            Some(outer) => each_packet(batch, |pkt| self.encap(pkt, &outer)),
+            None => each_packet(batch, |pkt| self.decap(pkt)),
         }
     }
 
     fn counters(&self, report: &mut dyn FnMut(&str, u64)) {
-        let c = &self.counters;
-        report("encapsulated", c.encapsulated);
-        report("decapsulated", c.decapsulated);
-        report("too_big", c.too_big);
-        report("no_headroom", c.no_headroom);
-        report("key_mismatch", c.key_mismatch);
-        report("seq_dropped", c.seq_dropped);
-        report("bad_checksum", c.bad_checksum);
-        report("fragments", c.fragments);
-        report("malformed", c.malformed);
-        report("other", c.other);
+        let specific = [
+            ("key_mismatch", self.key_mismatch),
+            ("seq_dropped", self.seq_dropped),
+        ];
+        self.counters.report(&specific, report);
     }
 
     /// Counters carry over a reload, and so do the sequence numbers while
@@ -283,6 +229,8 @@ impl Nf for GreNf {
     fn adopt(&mut self, old: Box<dyn Nf>) {
         if let Some(old) = netfn_core::nf::downcast::<GreNf>(old) {
             self.counters = old.counters;
+            self.key_mismatch = old.key_mismatch;
+            self.seq_dropped = old.seq_dropped;
             if old.config.seq && self.config.seq {
                 self.next_seq = old.next_seq;
                 self.expect_seq = old.expect_seq;

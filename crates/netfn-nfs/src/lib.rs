@@ -19,6 +19,7 @@ pub mod nat;
 pub mod policer;
 pub mod router;
 pub mod sigmatch;
+pub mod tunnel;
 pub mod vlan;
 pub mod vxlan;
 

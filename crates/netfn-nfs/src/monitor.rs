@@ -302,9 +302,9 @@ impl Monitor {
         let active_ns = self.config.active_timeout.as_nanos() as u64;
         if let Some(slot) = self.flows.find(&index_key) {
             self.flows.touch(slot, now);
-            let flow = *self.flows.value(slot);
-            if now.saturating_sub(flow.start) >= active_ns {
+            if now.saturating_sub(self.flows.value(slot).start) >= active_ns {
                 self.ex.counters.records_active += 1;
+                let flow = *self.flows.value(slot);
                 self.ex.export(&flow, EndReason::Active);
                 let f = self.flows.value_mut(slot);
                 f.start = now;

@@ -30,8 +30,8 @@
 
 use std::net::IpAddr;
 
-use crate::frame::{
-    NotTunnel, OuterIp, encapsulate, inner_flow_hash, outer_ip, port_from_hash,
+use crate::tunnel::{
+    OuterHeaders, TunnelCounters, each_packet, inner_flow_hash, outer_ip, port_from_hash,
     tunnel_endpoints_match,
 };
 use netfn_core::config::{Arity, Build, ConfigError, ElementSpec, ParamSpec, ParamType, Params};
@@ -72,27 +72,15 @@ pub struct VxlanConfig {
     pub drop_other: bool,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Counters {
-    encapsulated: u64,
-    decapsulated: u64,
-    too_big: u64,
-    /// Frames without room in front for the outer headers (`other`).
-    no_headroom: u64,
-    vni_mismatch: u64,
-    bad_checksum: u64,
-    fragments: u64,
-    malformed: u64,
-    other: u64,
-}
-
 /// The `vxlan` NF.
 #[derive(Debug)]
 pub struct VxlanNf {
     config: VxlanConfig,
-    /// The outer headers (encap only); the source port is set per packet.
-    template: Option<PacketTemplate>,
-    counters: Counters,
+    /// The outer headers (encap only); the UDP source port and length, and
+    /// over IPv6 the UDP checksum, are set per packet.
+    outer: Option<OuterHeaders>,
+    counters: TunnelCounters,
+    vni_mismatch: u64,
 }
 
 impl VxlanNf {
@@ -105,7 +93,7 @@ impl VxlanNf {
         }
         config.vnis.sort_unstable();
         config.vnis.dedup();
-        let template = match config.mode {
+        let outer = match config.mode {
             Mode::Decap => {
                 if config.vnis.is_empty() {
                     return Err(ConfigError::param(
@@ -115,12 +103,17 @@ impl VxlanNf {
                 }
                 None
             }
-            Mode::Encap => Some(encap_template(&config)?),
+            Mode::Encap => {
+                let mut outer = OuterHeaders::new(&encap_template(&config)?, config.mtu);
+                UdpPacket::new_unchecked(outer.upper_template_mut()).set_dst_port(config.port);
+                Some(outer)
+            }
         };
         Ok(VxlanNf {
             config,
-            template,
-            counters: Counters::default(),
+            outer,
+            counters: TunnelCounters::default(),
+            vni_mismatch: 0,
         })
     }
 
@@ -157,85 +150,57 @@ impl VxlanNf {
         })
     }
 
-    fn encap(&mut self, pkt: &mut netfn_core::Packet, template: &mut PacketTemplate) -> Verdict {
-        let hash = inner_flow_hash(pkt.data());
-        template.set_src_port(port_from_hash(hash, SRC_PORT_MIN, SRC_PORT_MAX));
-        match encapsulate(pkt, template, self.config.mtu) {
-            Ok(()) => {
-                pkt.clear_flow_hash();
-                self.counters.encapsulated += 1;
-                Verdict::PASS
+    fn encap(&mut self, pkt: &mut netfn_core::Packet, outer: &OuterHeaders) -> Verdict {
+        let src_port = port_from_hash(inner_flow_hash(pkt.data()), SRC_PORT_MIN, SRC_PORT_MAX);
+        let (local, remote) = (self.config.local, self.config.remote);
+        let result = outer.encapsulate(pkt).map(|mut e| {
+            let mut udp = UdpPacket::new_unchecked(e.upper_mut());
+            udp.set_len(udp.as_bytes().len() as u16); // fits: the IP length did
+            udp.set_src_port(src_port);
+            if local.is_ipv6() {
+                udp.fill_checksum(local, remote);
             }
-            Err(reason) => {
-                match reason {
-                    DropReason::TooBig => self.counters.too_big += 1,
-                    DropReason::Malformed => self.counters.malformed += 1,
-                    _ => self.counters.no_headroom += 1,
-                }
-                Verdict::drop(reason)
-            }
+        });
+        if result.is_ok() {
+            pkt.clear_flow_hash();
         }
-    }
-
-    fn other(&mut self) -> Verdict {
-        self.counters.other += 1;
-        if self.config.drop_other {
-            Verdict::drop(DropReason::Filtered)
-        } else {
-            Verdict::PASS
-        }
-    }
-
-    fn malformed(&mut self) -> Verdict {
-        self.counters.malformed += 1;
-        Verdict::drop(DropReason::Malformed)
+        self.counters.encap(result)
     }
 
     fn decap(&mut self, pkt: &mut netfn_core::Packet) -> Verdict {
+        let (c, drop_other) = (&mut self.counters, self.config.drop_other);
         let frame = pkt.data();
-        let outer: OuterIp = match outer_ip(frame, IpProtocol::Udp) {
+        let outer = match outer_ip(frame, IpProtocol::Udp) {
             Ok(o) => o,
-            Err(NotTunnel::Other) => return self.other(),
-            Err(NotTunnel::Malformed) => return self.malformed(),
-            Err(NotTunnel::Fragment) => {
-                self.counters.fragments += 1;
-                return Verdict::drop(DropReason::Unsupported);
-            }
+            Err(why) => return c.not_tunnel(why, drop_other),
         };
         if !tunnel_endpoints_match(&outer, self.config.local, self.config.remote) {
-            return self.other();
+            return c.other(drop_other);
         }
         let l4 = &frame[outer.payload..outer.end];
         let Ok(ext) = Udp::check(l4) else {
-            return self.malformed();
+            return c.malformed();
         };
         let udp = UdpPacket::new_unchecked(&l4[..ext.end]);
         if udp.dst_port() != self.config.port {
-            return self.other();
+            return c.other(drop_other);
         }
         if !udp.verify_checksum(outer.src, outer.dst) {
-            self.counters.bad_checksum += 1;
-            return self.malformed();
+            c.bad_checksum += 1;
+            return c.malformed();
         }
         let Ok(vx) = VxlanPacket::new_checked(udp.payload()) else {
-            return self.malformed();
+            return c.malformed();
         };
         if !vx.has_vni() || vx.payload().len() < netfn_wire::ethernet::HEADER_LEN {
-            return self.malformed();
+            return c.malformed();
         }
         if self.config.vnis.binary_search(&vx.vni()).is_err() {
-            self.counters.vni_mismatch += 1;
+            self.vni_mismatch += 1;
             return Verdict::drop(DropReason::Filtered);
         }
         let start = outer.payload + netfn_wire::udp::HEADER_LEN + vxlan::HEADER_LEN;
-        let end = outer.payload + ext.end;
-        pkt.truncate(end);
-        if pkt.pull_front(start).is_err() {
-            return self.malformed(); // cannot happen: start <= end <= len
-        }
-        pkt.clear_flow_hash();
-        self.counters.decapsulated += 1;
-        Verdict::PASS
+        c.decapsulate(pkt, start..outer.payload + ext.end)
     }
 }
 
@@ -282,38 +247,22 @@ fn encap_template(config: &VxlanConfig) -> Result<PacketTemplate, ConfigError> {
 
 impl Nf for VxlanNf {
     fn process(&mut self, _input: usize, batch: &mut Batch, _ctx: &mut Ctx<'_>) {
-        let (packets, verdicts) = batch.split_mut();
-        match self.template {
-            Some(mut template) => {
-                for (pkt, verdict) in packets.iter_mut().zip(verdicts.iter_mut()) {
-                    *verdict = self.encap(pkt, &mut template);
-                }
-            }
-            None => {
-                for (pkt, verdict) in packets.iter_mut().zip(verdicts.iter_mut()) {
-                    *verdict = self.decap(pkt);
-                }
-            }
+        match self.outer {
+            Some(outer) => each_packet(batch, |pkt| self.encap(pkt, &outer)),
+            None => each_packet(batch, |pkt| self.decap(pkt)),
         }
     }
 
     fn counters(&self, report: &mut dyn FnMut(&str, u64)) {
-        let c = &self.counters;
-        report("encapsulated", c.encapsulated);
-        report("decapsulated", c.decapsulated);
-        report("too_big", c.too_big);
-        report("no_headroom", c.no_headroom);
-        report("vni_mismatch", c.vni_mismatch);
-        report("bad_checksum", c.bad_checksum);
-        report("fragments", c.fragments);
-        report("malformed", c.malformed);
-        report("other", c.other);
+        let specific = [("vni_mismatch", self.vni_mismatch)];
+        self.counters.report(&specific, report);
     }
 
     /// Counters carry over a reload (there is no other state).
     fn adopt(&mut self, old: Box<dyn Nf>) {
         if let Some(old) = netfn_core::nf::downcast::<VxlanNf>(old) {
             self.counters = old.counters;
+            self.vni_mismatch = old.vni_mismatch;
         }
     }
 }
@@ -443,6 +392,34 @@ mod tests {
         let out = enc.process_bytes(0, &[&fits, &big]);
         assert_eq!(out.on(0).len(), 1);
         assert_eq!(out.drop_reasons(), vec![DropReason::TooBig]);
+    }
+
+    /// Encap writes the configured UDP port (it used to write 4789 whatever
+    /// `port` said, so a decap on another port refused its own peer).
+    #[test]
+    fn encap_uses_the_configured_port() {
+        let port = 8472;
+        let mut enc = Harness::new(
+            VxlanNf::new(VxlanConfig {
+                port,
+                ..config(Mode::Encap)
+            })
+            .unwrap(),
+        );
+        let mut dec = Harness::new(
+            VxlanNf::new(VxlanConfig {
+                port,
+                local: "192.0.2.2".parse().unwrap(),
+                remote: "192.0.2.1".parse().unwrap(),
+                ..config(Mode::Decap)
+            })
+            .unwrap(),
+        );
+        let frame = inner(30);
+        let wrapped = enc.process_bytes(0, &[&frame]).on(0).remove(0);
+        let udp = UdpPacket::new_checked(&wrapped[34..]).unwrap();
+        assert_eq!(udp.dst_port(), port);
+        assert_eq!(dec.process_bytes(0, &[&wrapped]).on(0), vec![frame]);
     }
 
     #[test]
