@@ -77,8 +77,12 @@ pub struct Latency {
 /// One `netfn run`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Measure {
-    /// Packets delivered to the sink per second, millions.
+    /// Packets delivered to the sink per second, millions, after the
+    /// warm-up (what the sink measured latency of, over the rest of the
+    /// run); the whole run's rate where no latency is measured.
     pub mpps: f64,
+    /// Packets delivered per second over the whole run, millions.
+    pub mpps_whole_run: f64,
     pub packets: u64,
     pub seconds: f64,
     /// Offered packets per second (None: flat out).
@@ -97,6 +101,7 @@ impl Measure {
     fn failed(error: String, offered_pps: Option<u64>) -> Measure {
         Measure {
             mpps: 0.0,
+            mpps_whole_run: 0.0,
             packets: 0,
             seconds: 0.0,
             offered_pps,
@@ -401,7 +406,7 @@ fn wait_output(mut child: Child, timeout: Duration) -> Result<(bool, Vec<u8>, St
 
 /// Reads a `netfn run --json` report: packets at its sinks, seconds,
 /// latency of the sink that measured it, Worker restarts and losses.
-fn parse_run(json: &[u8], offered_pps: Option<u64>) -> Result<Measure, String> {
+fn parse_run(json: &[u8], warmup: Duration, offered_pps: Option<u64>) -> Result<Measure, String> {
     let v: Value = serde_json::from_slice(json).map_err(|e| format!("bad report: {e}"))?;
     let nodes = v["nodes"].as_array().cloned().unwrap_or_default();
     let of = |kind: &'static str| nodes.iter().filter(move |n| n["kind"] == kind);
@@ -421,8 +426,15 @@ fn parse_run(json: &[u8], offered_pps: Option<u64>) -> Result<Measure, String> {
         })
     });
     let seconds = v["elapsed_s"].as_f64().unwrap_or(f64::NAN);
+    let whole = packets as f64 / seconds / 1e6;
+    let measured = seconds - warmup.as_secs_f64();
+    let mpps = match &latency {
+        Some(l) if measured > 0.0 => l.samples as f64 / measured / 1e6,
+        _ => whole,
+    };
     Ok(Measure {
-        mpps: packets as f64 / seconds / 1e6,
+        mpps,
+        mpps_whole_run: whole,
         packets,
         seconds,
         offered_pps,
@@ -439,7 +451,13 @@ fn parse_run(json: &[u8], offered_pps: Option<u64>) -> Result<Measure, String> {
 const RUN_SLACK: Duration = Duration::from_secs(120);
 
 /// Runs `graph` with this binary.
-fn run_graph(exe: &Path, graph: &Path, duration: Duration, offered: Option<u64>) -> Measure {
+fn run_graph(
+    exe: &Path,
+    graph: &Path,
+    duration: Duration,
+    warmup: Duration,
+    offered: Option<u64>,
+) -> Measure {
     let child = Command::new(exe)
         .args(["run", graph.to_str().unwrap_or_default(), "--json"])
         .args(["--duration", &format!("{}ms", duration.as_millis())])
@@ -452,7 +470,7 @@ fn run_graph(exe: &Path, graph: &Path, duration: Duration, offered: Option<u64>)
         .and_then(|c| wait_output(c, duration + RUN_SLACK))
         .and_then(|(ok, out, err)| {
             if ok {
-                parse_run(&out, offered)
+                parse_run(&out, warmup, offered)
             } else {
                 Err(err)
             }
@@ -526,11 +544,13 @@ fn run_pipe_chain(exe: &Path, dir: &Path, nfs: usize, duration: Duration) -> Mea
         let _ = c.wait();
     }
     result
-        .and_then(
-            |(ok, out, err)| {
-                if ok { parse_run(&out, None) } else { Err(err) }
-            },
-        )
+        .and_then(|(ok, out, err)| {
+            if ok {
+                parse_run(&out, Duration::ZERO, None)
+            } else {
+                Err(err)
+            }
+        })
         .unwrap_or_else(|e| Measure::failed(e, None))
 }
 
@@ -601,6 +621,11 @@ fn raise_nofile() -> u64 {
     getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }
 
+/// Warm-up allowed per Worker of the N-Worker runs: the Master spawns them
+/// one after the other and does not wait for them, and each takes a few ms
+/// of CPU to start (exec, graph, pool) on a machine of 2 busy cores.
+const WORKER_STARTUP: Duration = Duration::from_millis(5);
+
 /// `ttl() -> ` `n` times.
 fn ttls(n: usize) -> String {
     "ttl() -> ".repeat(n)
@@ -612,8 +637,6 @@ pub fn measure(opts: &Options) -> Result<Report, String> {
     let nofile = raise_nofile();
     let load_start = load();
     let d = opts.duration;
-    // Latency is measured after Workers started and rings filled.
-    let warmup = format!("{}ms", (d / 4).as_millis());
     let rate = opts.rate.max(1);
     let write = |name: &str, text: &str| -> Result<PathBuf, String> {
         let path = dir.join(name);
@@ -629,14 +652,21 @@ pub fn measure(opts: &Options) -> Result<Report, String> {
             &format!("r :: ring();\nr -> {}r;\n", ttls(k)),
         )?;
     }
-    let sink = format!("s :: sink(latency = true, warmup = {warmup});\n");
     let source = |rate: Option<u64>, flows: u32| {
         let rate = rate.map_or(String::new(), |r| format!(", rate = {r}"));
         format!("generator(flows = {flows}, timestamp = precise{rate})")
     };
-    let run = |name: &str, body: &str, rate: Option<u64>| -> Result<Measure, String> {
+    // Latency and steady Mpps are measured after the Workers started and
+    // the rings filled: the first quarter of the run, plus `startup` (the
+    // run is that much longer).
+    let run = |name: &str, body: &str, rate: Option<u64>, startup: Duration| {
+        let warmup = d / 4 + startup;
+        let sink = format!(
+            "s :: sink(latency = true, warmup = {}ms);\n",
+            warmup.as_millis()
+        );
         let path = write(&format!("{name}.nf"), &format!("{sink}{body}"))?;
-        let m = run_graph(&exe, &path, d, rate);
+        let m = run_graph(&exe, &path, d + startup, warmup, rate);
         if !opts.json {
             let what = match &m.error {
                 Some(e) => format!("failed: {}", e.lines().next().unwrap_or("")),
@@ -644,7 +674,7 @@ pub fn measure(opts: &Options) -> Result<Report, String> {
             };
             eprintln!("  {name}: {what} (load {:.2})", m.load1);
         }
-        Ok(m)
+        Ok::<Measure, String>(m)
     };
 
     let mut chains = Vec::new();
@@ -661,9 +691,9 @@ pub fn measure(opts: &Options) -> Result<Report, String> {
             ]
         };
         let [a, b, c] = graphs(None);
-        let in_process = run(&format!("inproc-{k}"), &a, None)?;
-        let one_worker = run(&format!("worker-{k}"), &b, None)?;
-        let worker_per_nf = run(&format!("per-nf-{k}"), &c, None)?;
+        let in_process = run(&format!("inproc-{k}"), &a, None, Duration::ZERO)?;
+        let one_worker = run(&format!("worker-{k}"), &b, None, Duration::ZERO)?;
+        let worker_per_nf = run(&format!("per-nf-{k}"), &c, None, Duration::ZERO)?;
         let pipe_stages = run_pipe_chain(&exe, &dir, k, d);
         if !opts.json {
             eprintln!(
@@ -672,9 +702,10 @@ pub fn measure(opts: &Options) -> Result<Report, String> {
             );
         }
         let [a, b, c] = graphs(Some(rate));
-        let in_process_paced = run(&format!("inproc-{k}-paced"), &a, Some(rate))?;
-        let one_worker_paced = run(&format!("worker-{k}-paced"), &b, Some(rate))?;
-        let worker_per_nf_paced = run(&format!("per-nf-{k}-paced"), &c, Some(rate))?;
+        let in_process_paced = run(&format!("inproc-{k}-paced"), &a, Some(rate), Duration::ZERO)?;
+        let one_worker_paced = run(&format!("worker-{k}-paced"), &b, Some(rate), Duration::ZERO)?;
+        let worker_per_nf_paced =
+            run(&format!("per-nf-{k}-paced"), &c, Some(rate), Duration::ZERO)?;
         let ratio = |m: &Measure| m.mpps / in_process.mpps;
         chains.push(ChainRow {
             nfs: k,
@@ -705,11 +736,13 @@ pub fn measure(opts: &Options) -> Result<Report, String> {
         };
         // The offered rate in total, split evenly (at least 1 pps each).
         let each = (rate / n as u64).max(1);
-        let flat_out = run(&format!("workers-{n}"), &graph(None), None)?;
+        let startup = WORKER_STARTUP * n as u32;
+        let flat_out = run(&format!("workers-{n}"), &graph(None), None, startup)?;
         let paced = run(
             &format!("workers-{n}-paced"),
             &graph(Some(each)),
             Some(each * n as u64),
+            startup,
         )?;
         workers.push(WorkersRow {
             workers: n,
