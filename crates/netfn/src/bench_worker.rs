@@ -88,6 +88,10 @@ pub struct Measure {
     /// Offered packets per second (None: flat out).
     pub offered_pps: Option<u64>,
     pub latency: Option<Latency>,
+    /// Packets dropped anywhere in the Master's graph (mostly `tx-full`: a
+    /// Worker's ring was full), by reason.
+    pub dropped: u64,
+    pub drops: std::collections::BTreeMap<String, u64>,
     /// Worker restarts and packets lost with them (0 when all is well).
     pub restarts: u64,
     pub lost: u64,
@@ -106,6 +110,8 @@ impl Measure {
             seconds: 0.0,
             offered_pps,
             latency: None,
+            dropped: 0,
+            drops: Default::default(),
             restarts: 0,
             lost: 0,
             load1: load()[0],
@@ -257,7 +263,7 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\nat {} pps offered: delivered Mpps, latency p50/p99/p99.9 µs:",
+            "\nat {} pps offered: delivered Mpps, packets dropped, latency p50/p99/p99.9 µs, load:",
             self.rate_pps
         );
         for c in &self.chains {
@@ -268,11 +274,11 @@ impl Report {
             ] {
                 let _ = writeln!(
                     s,
-                    "{:<4} {:<14} {} {:>6}  {}  {:>5.2}",
+                    "{:<4} {:<14} {} {:>9}  {}  {:>5.2}",
                     c.nfs,
                     name,
                     mpps(m),
-                    "",
+                    m.dropped,
                     lat(m),
                     m.load1
                 );
@@ -280,7 +286,7 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\nN Workers, each with its own chain (generator -> worker(ttl) -> one sink):"
+            "\nN Workers, each with its own chain (generator -> worker(ttl) -> one sink):\nMpps, dropped, latency p50/p99/p99.9 µs, load:"
         );
         for w in &self.workers {
             for (name, m) in [("flat out", &w.flat_out), ("paced", &w.paced)] {
@@ -291,11 +297,11 @@ impl Report {
                 };
                 let _ = writeln!(
                     s,
-                    "{:<5} {:<9} {} {:>6}  {}  {:>5.2}{extra}",
+                    "{:<5} {:<9} {} {:>9}  {}  {:>5.2}{extra}",
                     w.workers,
                     name,
                     mpps(m),
-                    "",
+                    m.dropped,
                     lat(m),
                     m.load1
                 );
@@ -426,6 +432,12 @@ fn parse_run(json: &[u8], warmup: Duration, offered_pps: Option<u64>) -> Result<
         })
     });
     let seconds = v["elapsed_s"].as_f64().unwrap_or(f64::NAN);
+    let mut drops = std::collections::BTreeMap::new();
+    for n in &nodes {
+        for (reason, count) in n["drops"].as_object().into_iter().flatten() {
+            *drops.entry(reason.clone()).or_insert(0) += count.as_u64().unwrap_or(0);
+        }
+    }
     let whole = packets as f64 / seconds / 1e6;
     let measured = seconds - warmup.as_secs_f64();
     let mpps = match &latency {
@@ -439,6 +451,8 @@ fn parse_run(json: &[u8], warmup: Duration, offered_pps: Option<u64>) -> Result<
         seconds,
         offered_pps,
         latency,
+        dropped: drops.values().sum(),
+        drops,
         restarts: extra_sum("restarts"),
         lost: extra_sum("lost"),
         load1: load()[0],
