@@ -60,6 +60,9 @@ pub struct GeneratorConfig {
     pub dst_mac: MacAddr,
     /// Stamp a 64-bit sequence number at the start of each payload.
     pub sequence: bool,
+    /// Timestamp packets with [`crate::latency::precise_now_ns`] (read per
+    /// batch) instead of the runtime's round clock, for `sink(latency = true)`.
+    pub precise_timestamp: bool,
 }
 
 impl Default for GeneratorConfig {
@@ -81,6 +84,7 @@ impl Default for GeneratorConfig {
             src_mac: MacAddr([0x02, 0, 0, 0, 0, 0x01]),
             dst_mac: MacAddr([0x02, 0, 0, 0, 0, 0x02]),
             sequence: false,
+            precise_timestamp: false,
         }
     }
 }
@@ -118,6 +122,7 @@ impl GeneratorConfig {
         c.src_mac = MacAddr(p.mac("src_mac")?);
         c.dst_mac = MacAddr(p.mac("dst_mac")?);
         c.sequence = p.bool("sequence")?;
+        c.precise_timestamp = p.str("timestamp")? == "precise";
         Ok(c)
     }
 }
@@ -375,6 +380,11 @@ impl Port for Generator {
         if self.config.count > 0 {
             n = n.min((self.config.count - self.sent) as usize);
         }
+        let stamp = if self.config.precise_timestamp && n > 0 {
+            crate::latency::precise_now_ns()
+        } else {
+            ctx.now
+        };
         for _ in 0..n {
             let t = self.templates[self.schedule[self.next] as usize];
             let Some(mut pkt) = ctx.pool.alloc() else {
@@ -399,7 +409,7 @@ impl Port for Generator {
                 buf[hl..hl + 8].copy_from_slice(&seq);
             }
             pkt.set_input_port(ctx.port_id);
-            pkt.set_timestamp(ctx.now);
+            pkt.set_timestamp(stamp);
             ctx.bytes += (hl + pl) as u64;
             self.sent += 1;
             let _ = batch.push(pkt);

@@ -11,6 +11,7 @@ use netfn_core::config::{Arity, Build, ConfigError, ElementSpec, ParamSpec, Para
 pub mod afpacket;
 pub mod afxdp;
 pub mod generator;
+pub mod latency;
 pub mod pcap;
 pub mod pipe;
 pub mod queue;
@@ -160,6 +161,12 @@ pub static SPECS: [ElementSpec; 11] = [
                 "false",
                 "stamp a 64-bit sequence number at the start of each payload",
             ),
+            ParamSpec::optional(
+                "timestamp",
+                ParamType::Word(&["round", "precise"]),
+                "round",
+                "packet timestamps: the runtime's round clock, or a clock read per batch that sink(latency = true) measures against",
+            ),
         ],
         inputs: PORT_IN,
         outputs: SOURCE,
@@ -167,13 +174,27 @@ pub static SPECS: [ElementSpec; 11] = [
     },
     ElementSpec {
         kind: "sink",
-        doc: "Discard packets, counting them; optionally check checksums or generator sequence numbers",
-        params: &[ParamSpec::optional(
-            "check",
-            ParamType::Word(&["none", "checksum", "sequence"]),
-            "none",
-            "what to verify in each packet",
-        )],
+        doc: "Discard packets, counting them; optionally check checksums or generator sequence numbers, or measure latency",
+        params: &[
+            ParamSpec::optional(
+                "check",
+                ParamType::Word(&["none", "checksum", "sequence"]),
+                "none",
+                "what to verify in each packet",
+            ),
+            ParamSpec::optional(
+                "latency",
+                ParamType::Bool,
+                "false",
+                "histogram of the time since generator(timestamp = precise) stamped each packet (same process); counters latency_p50_ns, _p99_ns, _p999_ns, _max_ns",
+            ),
+            ParamSpec::optional(
+                "warmup",
+                ParamType::Duration,
+                "0s",
+                "with latency: ignore packets arriving in this first part of the run",
+            ),
+        ],
         inputs: Arity::Exactly(1),
         outputs: Arity::Exactly(0),
         build: Build::Port(|p| boxed(Sink::from_params(p))),

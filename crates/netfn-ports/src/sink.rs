@@ -1,11 +1,15 @@
 //! `sink`: the end of a graph. Counts what it receives (the runtime does)
 //! and can check it: header checksums, or the generator's sequence numbers
-//! (lost, duplicated, reordered).
+//! (lost, duplicated, reordered), and measure latency: the time since a
+//! `generator(timestamp = "precise")` of the same process stamped each
+//! packet, in a histogram (see [`crate::latency`]).
 
 use netfn_core::config::{ConfigError, Params};
 use netfn_core::ops::Cursor;
 use netfn_core::{Batch, Packet, Port, PortCtx, RecvStatus};
 use netfn_wire::{Ethernet, Ipv4, Ipv6, Tcp, Udp};
+
+use crate::latency::{Histogram, precise_now_ns};
 
 /// What a sink verifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +39,9 @@ pub struct Sink {
     check: Check,
     counts: SinkCounts,
     next_seq: u64,
+    latency: Option<Histogram>,
+    /// Runtime clock before which arrivals are not measured.
+    warmup_ns: u64,
 }
 
 impl Sink {
@@ -43,7 +50,21 @@ impl Sink {
             check,
             counts: SinkCounts::default(),
             next_seq: 0,
+            latency: None,
+            warmup_ns: 0,
         }
+    }
+
+    /// Also measures latency, from `warmup` (runtime clock) on.
+    pub fn with_latency(mut self, warmup: std::time::Duration) -> Self {
+        self.latency = Some(Histogram::new());
+        self.warmup_ns = warmup.as_nanos() as u64;
+        self
+    }
+
+    /// The latency histogram, ns, if measured.
+    pub fn latency(&self) -> Option<&Histogram> {
+        self.latency.as_ref()
     }
 
     pub fn from_params(p: &Params) -> Result<Self, ConfigError> {
@@ -58,7 +79,12 @@ impl Sink {
                 ));
             }
         };
-        Ok(Sink::new(check))
+        let sink = Sink::new(check);
+        Ok(if p.bool("latency")? {
+            sink.with_latency(p.duration("warmup")?)
+        } else {
+            sink
+        })
     }
 
     pub fn counts(&self) -> SinkCounts {
@@ -175,6 +201,14 @@ impl Port for Sink {
                 self.inspect(pkt);
             }
         }
+        if let Some(h) = &mut self.latency
+            && ctx.now >= self.warmup_ns
+        {
+            let now = precise_now_ns();
+            for pkt in batch.iter() {
+                h.record(now.saturating_sub(pkt.timestamp()));
+            }
+        }
         // Count while dropping: one pass over the packets.
         ctx.bytes += batch.drain().map(|(p, _)| p.len() as u64).sum::<u64>();
     }
@@ -188,6 +222,13 @@ impl Port for Sink {
     }
 
     fn counters(&self, report: &mut dyn FnMut(&str, u64)) {
+        if let Some(h) = &self.latency {
+            report("latency_samples", h.len());
+            report("latency_p50_ns", h.quantile(0.5));
+            report("latency_p99_ns", h.quantile(0.99));
+            report("latency_p999_ns", h.quantile(0.999));
+            report("latency_max_ns", h.max());
+        }
         if self.check == Check::None {
             return;
         }

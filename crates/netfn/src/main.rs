@@ -123,18 +123,33 @@ enum DrawFormat {
 
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// Worker processes: throughput vs in-process, N Workers, spawn to
-    /// first packet, idle memory.
+    /// Worker processes: chains of 1..10 ttl in-process, in one Worker, one
+    /// Worker per NF and as pipe stages; N Workers with a chain each;
+    /// latency percentiles flat out and paced; spawn to first packet; idle
+    /// memory.
     Workers {
+        /// Chain lengths (ttl NFs).
+        #[arg(long, value_delimiter = ',', default_value = "1,2,5,10")]
+        chains: Vec<usize>,
         /// Numbers of Workers, each with its own chain.
-        #[arg(long, value_delimiter = ',', default_value = "10,100")]
+        #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000")]
         workers: Vec<usize>,
         /// Spawns timed (the median is reported).
         #[arg(long, default_value_t = 20)]
         spawns: usize,
-        /// Length of each throughput run.
+        /// Length of each run.
         #[arg(long, value_parser = parse_duration, default_value = "2s")]
         duration: Duration,
+        /// Offered packets per second (in total) of the paced runs.
+        #[arg(long, default_value_t = 200_000)]
+        rate: u64,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// A smoke test: chains 1,2, 1 and 10 Workers, 3 spawns, 400 ms runs
+        /// (overrides the above; the numbers are noisy).
+        #[arg(long)]
+        quick: bool,
     },
     /// Framework overhead: operators + runtime vs a hand-written loop, for
     /// chains of ttl NFs.
@@ -328,11 +343,29 @@ fn main() -> ExitCode {
         Command::Bench {
             which:
                 BenchCommand::Workers {
+                    chains,
                     workers,
                     spawns,
                     duration,
+                    rate,
+                    json,
+                    quick,
                 },
-        } => bench_worker::run(&workers, spawns, duration),
+        } => {
+            let options = if quick {
+                bench_worker::Options::quick(json)
+            } else {
+                bench_worker::Options {
+                    chains,
+                    workers,
+                    spawns,
+                    duration,
+                    rate,
+                    json,
+                }
+            };
+            bench_worker::run(&options)
+        }
         Command::Worker { graph, name: _ } => {
             worker::worker_main(&graph.file, &graph.define, &catalog)
         }
