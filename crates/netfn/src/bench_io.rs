@@ -165,8 +165,8 @@ const SYSTEMS: [SystemDef; 7] = [
     },
 ];
 
-/// The system whose overload behaviour is swept.
-const OVERLOAD_SYSTEM: &str = "netfn-fwnat-afpacket";
+/// The systems whose overload behaviour is swept.
+const OVERLOAD_SYSTEMS: [&str; 2] = ["netfn-fwnat-afpacket", "netfn-fwnat-afxdp"];
 
 /// How long each phase runs.
 #[derive(Debug, Clone, Serialize)]
@@ -396,7 +396,8 @@ pub fn run(opts: &Options) -> Res<Report> {
         alone.push(bench.generator_alone()?);
         for (i, def) in defs.iter().enumerate() {
             // The sweep once, in the last round.
-            let sweep = !opts.no_overload && def.id == OVERLOAD_SYSTEM && round + 1 == rounds;
+            let sweep =
+                !opts.no_overload && OVERLOAD_SYSTEMS.contains(&def.id) && round + 1 == rounds;
             let (result, sweeps) = bench.system(def, sweep)?;
             per_system[i].push(result);
             overload.extend(sweeps);
@@ -570,7 +571,7 @@ impl Bench {
                     // --quick: one mode is enough to see that it works.
                     continue;
                 }
-                sweeps.push(self.overload(&mut topo, gw, cap, mode)?);
+                sweeps.push(self.overload(&mut topo, def.id, gw, cap, mode)?);
             }
         }
         if let Some(id) = middlebox {
@@ -580,7 +581,14 @@ impl Bench {
         Ok((result, sweeps))
     }
 
-    fn overload(&self, topo: &mut Topo, gw: &str, cap: f64, mode: &str) -> Res<Overload> {
+    fn overload(
+        &self,
+        topo: &mut Topo,
+        system: &str,
+        gw: &str,
+        cap: f64,
+        mode: &str,
+    ) -> Res<Overload> {
         let rps = if mode == "rps-nf-core" { "2" } else { "0" };
         topo.exec(
             "mb",
@@ -628,7 +636,7 @@ impl Bench {
             .max_by(|a, b| a.flow.offered_pps.total_cmp(&b.flow.offered_pps))
             .map_or(0.0, |p| p.flow.delivered_pps);
         Ok(Overload {
-            system: OVERLOAD_SYSTEM.into(),
+            system: system.into(),
             mode: mode.into(),
             capacity_pps: cap,
             points,
