@@ -1,13 +1,20 @@
 //! `afpacket(dev=...)`: a Linux network interface through an `AF_PACKET`
 //! socket.
 //!
-//! * **Receive**: a TPACKET_V3 ring (`PACKET_RX_RING`) of `blocks` blocks
-//!   of `block_size` bytes, mmap'd once. The kernel fills a block with
-//!   frames and hands it over (`TP_STATUS_USER`) when it is full or after
-//!   `block_timeout` ms; we copy each frame once, straight from the ring
-//!   into a pool frame, and give the block back. A burst may stop inside a
-//!   block (the batch or the pool is full): the position is kept and the
-//!   next call resumes there. Frames the host itself sends on the interface
+//! * **Receive**: a `PACKET_RX_RING`, mmap'd once, in one of two layouts.
+//!   `ring = frames` (the default): TPACKET_V2, `frames` slots of 2 KiB,
+//!   each handed over (`TP_STATUS_USER`) as soon as the kernel wrote it, so
+//!   a lone packet waits for nothing (a ping through netfn costs tens of
+//!   microseconds, not a block timeout), and the ring is only as deep as
+//!   `frames` (1024 by default: ~4 ms at 250 kpps, not the 100k frames of
+//!   a 16 MiB block ring, so overload drops instead of queueing).
+//!   `ring = blocks`: TPACKET_V3, `blocks` blocks of `block_size` bytes;
+//!   the kernel packs frames into a block and hands it over when it is full
+//!   or after `block_timeout` (at least 1 ms: what a packet may wait at low
+//!   rates); frames up to a block long. Either way we copy each frame once,
+//!   straight from the ring into a pool frame, and give the slot back. A
+//!   burst may stop inside a block (the batch or the pool is full): the
+//!   position is kept and the next call resumes there. Frames the host itself sends on the interface
 //!   are not received (`PACKET_IGNORE_OUTGOING`, and `PACKET_OUTGOING` is
 //!   skipped as a fallback), so a bridge never loops the host's own traffic.
 //!   A VLAN tag the kernel stripped into the ring header
@@ -30,7 +37,8 @@
 //!   interface that goes down is reported once on stderr (and again when it
 //!   comes back); one that disappears ends this source with a message.
 //! * While idle the runtime sleeps in `poll()` on the socket
-//!   ([`Port::wait_fd`]), which wakes when the kernel hands over a block.
+//!   ([`Port::wait_fd`]), which wakes when the kernel hands over a frame
+//!   (V2) or a block (V3).
 //!
 //! The ring layout structs are `zerocopy` views read out of the ring; the
 //! `unsafe` of this module is the ring memory and the `sendmmsg` call.
@@ -49,10 +57,19 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::sys::{self, Mmap};
 
+const TPACKET_V2: libc::c_int = 1;
 const TPACKET_V3: libc::c_int = 2;
 /// `TPACKET_ALIGN(sizeof(struct tpacket3_hdr))`: where the `sockaddr_ll`
 /// follows a frame's header in the ring.
 const SLL_OFFSET: usize = 48;
+/// `TPACKET_ALIGN(sizeof(struct tpacket2_hdr))`: the same for TPACKET_V2.
+const SLL_OFFSET_V2: usize = 32;
+/// Bytes per TPACKET_V2 slot: header, `sockaddr_ll` and a 1500-byte MTU
+/// frame (plus a VLAN tag) fit; larger frames need `ring = blocks`.
+const V2_FRAME_SIZE: u32 = 2048;
+/// Bytes per TPACKET_V2 ring block (the kernel allocates the ring in
+/// blocks; slots never straddle one).
+const V2_BLOCK_SIZE: u32 = 1 << 16;
 /// Offset of `sll_pkttype` in `struct sockaddr_ll`.
 const SLL_PKTTYPE: usize = 10;
 /// Offset of `hdr.bh1.block_status` in `struct tpacket_block_desc`.
@@ -109,8 +126,49 @@ struct Tpacket3Hdr {
     padding2: [u8; 8],
 }
 
+/// `struct tpacket_req` (`PACKET_RX_RING` with TPACKET_V2).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+struct TpacketReq {
+    block_size: u32,
+    block_nr: u32,
+    frame_size: u32,
+    frame_nr: u32,
+}
+
+/// `struct tpacket2_hdr`: the header at the start of a TPACKET_V2 slot.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, FromBytes, KnownLayout, Immutable)]
+struct Tpacket2Hdr {
+    status: u32,
+    len: u32,
+    snaplen: u32,
+    mac: u16,
+    net: u16,
+    sec: u32,
+    nsec: u32,
+    vlan_tci: u16,
+    vlan_tpid: u16,
+    padding: [u8; 4],
+}
+
 const _: () = assert!(std::mem::size_of::<BlockDesc>() == 48);
 const _: () = assert!(std::mem::size_of::<Tpacket3Hdr>() == SLL_OFFSET);
+const _: () = assert!(std::mem::size_of::<Tpacket2Hdr>() == SLL_OFFSET_V2);
+
+/// What the copy out of the ring needs of a frame's header (V2 or V3).
+#[derive(Debug, Clone, Copy)]
+struct FrameInfo {
+    status: u32,
+    len: u32,
+    snaplen: u32,
+    /// Offset of the frame's first byte from the header.
+    mac: usize,
+    vlan_tci: u16,
+    vlan_tpid: u16,
+    /// `sll_pkttype`, if the slot holds it.
+    pkttype: Option<u8>,
+}
 
 /// `struct sockaddr_ll`.
 #[repr(C)]
@@ -144,6 +202,17 @@ struct TpacketStatsV3 {
     freeze_q_cnt: u32,
 }
 
+/// The receive ring's layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingKind {
+    /// TPACKET_V2: fixed 2 KiB slots, each handed over as soon as it is
+    /// written (low latency, MTU-sized frames).
+    Frames,
+    /// TPACKET_V3: variable-length frames packed into blocks, handed over
+    /// when full or after `block_timeout` (frames up to a block long).
+    Blocks,
+}
+
 /// How to open an interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AfPacketConfig {
@@ -151,6 +220,9 @@ pub struct AfPacketConfig {
     /// `PACKET_FANOUT` group (hash mode), if any.
     pub fanout: Option<u16>,
     pub promisc: bool,
+    pub ring: RingKind,
+    /// Slots of a `RingKind::Frames` ring.
+    pub frames: u32,
     pub blocks: u32,
     pub block_size: u32,
     /// Milliseconds after which the kernel hands over a partly filled block.
@@ -164,6 +236,8 @@ impl AfPacketConfig {
             dev: dev.to_string(),
             fanout: None,
             promisc: true,
+            ring: RingKind::Frames,
+            frames: 1024,
             blocks: 64,
             block_size: 1 << 18,
             block_timeout_ms: 1,
@@ -187,6 +261,11 @@ impl AfPacketConfig {
             g => Some(g as u16),
         };
         c.promisc = p.bool("promisc")?;
+        c.ring = match p.str("ring")? {
+            "blocks" => RingKind::Blocks,
+            _ => RingKind::Frames,
+        };
+        c.frames = p.int("frames")? as u32;
         c.blocks = p.int("blocks")? as u32;
         let size = p.size("block_size")?;
         if !size.is_power_of_two() || !(4096..=(1 << 24)).contains(&size) {
@@ -200,6 +279,44 @@ impl AfPacketConfig {
         c.block_timeout_ms = tov.clamp(1, 1000) as u32;
         c.qdisc_bypass = p.bool("qdisc_bypass")?;
         Ok(c)
+    }
+
+    /// The `PACKET_RX_RING` request of a `RingKind::Frames` ring: `frames`
+    /// rounded up to whole blocks.
+    fn v2_request(&self) -> TpacketReq {
+        let per_block = V2_BLOCK_SIZE / V2_FRAME_SIZE;
+        let blocks = self.frames.max(1).div_ceil(per_block);
+        TpacketReq {
+            block_size: V2_BLOCK_SIZE,
+            block_nr: blocks,
+            frame_size: V2_FRAME_SIZE,
+            frame_nr: blocks * per_block,
+        }
+    }
+
+    /// The `PACKET_RX_RING` request of a `RingKind::Blocks` ring.
+    fn v3_request(&self) -> TpacketReq3 {
+        let frame_size = 2048u32;
+        TpacketReq3 {
+            block_size: self.block_size,
+            block_nr: self.blocks,
+            frame_size,
+            frame_nr: self.block_size / frame_size * self.blocks,
+            retire_blk_tov: self.block_timeout_ms,
+            sizeof_priv: 0,
+            feature_req_word: 0,
+        }
+    }
+
+    /// Bytes of the ring mapping.
+    fn ring_len(&self) -> usize {
+        match self.ring {
+            RingKind::Frames => {
+                let r = self.v2_request();
+                r.block_size as usize * r.block_nr as usize
+            }
+            RingKind::Blocks => self.block_size as usize * self.blocks as usize,
+        }
     }
 }
 
@@ -241,6 +358,9 @@ pub struct AfPacket {
     fd: OwnedFd,
     ifindex: u32,
     ring: Mmap,
+    /// Slots of a TPACKET_V2 ring (0 for V3).
+    slots: u32,
+    /// V3: block, frames left and offset; V2: `block` is the next slot.
     cursor: Cursor,
     /// `sendmmsg` headers and their iovecs, preallocated (`MAX_BATCH`).
     msgs: Box<[libc::mmsghdr]>,
@@ -290,27 +410,34 @@ impl AfPacket {
         // interface slips in before the ring exists.
         let fd = sys::socket(libc::AF_PACKET, libc::SOCK_RAW, 0)
             .map_err(|e| open_error(&dev, "cannot create an AF_PACKET socket", e))?;
-        sys::setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_VERSION, &TPACKET_V3)
-            .map_err(|e| open_error(&dev, "TPACKET_V3 is not supported", e))?;
+        let version = match config.ring {
+            RingKind::Frames => TPACKET_V2,
+            RingKind::Blocks => TPACKET_V3,
+        };
+        sys::setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_VERSION, &version)
+            .map_err(|e| open_error(&dev, "this TPACKET version is not supported", e))?;
         // Best effort (Linux >= 4.20); PACKET_OUTGOING is skipped anyway.
         let _ = sys::setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &1i32);
         if config.qdisc_bypass {
             sys::setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &1i32)
                 .map_err(|e| open_error(&dev, "PACKET_QDISC_BYPASS", e))?;
         }
-        let frame_size = 2048u32;
-        let req = TpacketReq3 {
-            block_size: config.block_size,
-            block_nr: config.blocks,
-            frame_size,
-            frame_nr: config.block_size / frame_size * config.blocks,
-            retire_blk_tov: config.block_timeout_ms,
-            sizeof_priv: 0,
-            feature_req_word: 0,
-        };
-        sys::setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)
-            .map_err(|e| open_error(&dev, "cannot set up the receive ring", e))?;
-        let len = config.block_size as usize * config.blocks as usize;
+        match config.ring {
+            RingKind::Frames => sys::setsockopt(
+                &fd,
+                libc::SOL_PACKET,
+                libc::PACKET_RX_RING,
+                &config.v2_request(),
+            ),
+            RingKind::Blocks => sys::setsockopt(
+                &fd,
+                libc::SOL_PACKET,
+                libc::PACKET_RX_RING,
+                &config.v3_request(),
+            ),
+        }
+        .map_err(|e| open_error(&dev, "cannot set up the receive ring", e))?;
+        let len = config.ring_len();
         let ring =
             Mmap::shared(&fd, len).map_err(|e| open_error(&dev, "cannot map the ring", e))?;
         let addr = SockaddrLl {
@@ -362,10 +489,15 @@ impl AfPacket {
         let iovs = (0..max)
             .map(|_| unsafe { std::mem::zeroed::<libc::iovec>() })
             .collect();
+        let slots = match config.ring {
+            RingKind::Frames => config.v2_request().frame_nr,
+            RingKind::Blocks => 0,
+        };
         Ok(AfPacket {
             config,
             fd,
             ifindex,
+            slots,
             ring,
             cursor: Cursor::default(),
             msgs,
@@ -508,44 +640,74 @@ impl AfPacket {
         }
     }
 
-    /// Copies one ring frame into a pool frame. `None`: the pool is empty
+    /// Slot `i` of a TPACKET_V2 ring.
+    fn slot_ptr(&self, i: u32) -> *mut u8 {
+        debug_assert!(i < self.slots);
+        // SAFETY: i < slots, and the mapping holds `slots` slots of
+        // V2_FRAME_SIZE back to back (blocks are whole multiples of it).
+        unsafe { self.ring.as_ptr().add(i as usize * V2_FRAME_SIZE as usize) }
+    }
+
+    /// The status word of V2 slot `i` (acquire: the slot's contents are
+    /// ordered after it).
+    fn slot_status(&self, i: u32) -> u32 {
+        // SAFETY: the status is the slot's first, 4-byte aligned word; the
+        // kernel writes it concurrently, so it is read volatile.
+        let status = unsafe { std::ptr::read_volatile(self.slot_ptr(i).cast::<u32>()) };
+        fence(Ordering::Acquire);
+        status
+    }
+
+    /// Returns V2 slot `i` to the kernel.
+    fn release_slot(&self, i: u32) {
+        fence(Ordering::Release);
+        // SAFETY: as in `slot_status`; we own the slot until this store.
+        unsafe { std::ptr::write_volatile(self.slot_ptr(i).cast::<u32>(), libc::TP_STATUS_KERNEL) };
+    }
+
+    /// The bytes of V2 slot `i`, which user space owns.
+    fn slot(&self, i: u32) -> &[u8] {
+        // SAFETY: only called for a slot whose status is TP_STATUS_USER; the
+        // kernel does not write it until `release_slot`, and every caller
+        // drops the borrow before that.
+        unsafe { std::slice::from_raw_parts(self.slot_ptr(i), V2_FRAME_SIZE as usize) }
+    }
+
+    /// Copies one ring frame (header at `offset` of `bytes`, the slot or
+    /// block user space owns) into a pool frame. `None`: the pool is empty
     /// (the frame stays in the ring). `Some(None)`: dropped (counted).
     fn take_frame(
-        &mut self,
-        block: u32,
+        counts: &mut Counts,
+        bytes: &[u8],
         offset: usize,
+        hdr: FrameInfo,
         ctx: &mut PortCtx<'_>,
     ) -> Option<Option<Packet>> {
-        let bytes = self.block(block);
-        let Ok((hdr, _)) = Tpacket3Hdr::read_from_prefix(bytes.get(offset..).unwrap_or(&[])) else {
-            return Some(None);
-        };
-        let pkttype = bytes.get(offset + SLL_OFFSET + SLL_PKTTYPE).copied();
-        if pkttype == Some(libc::PACKET_OUTGOING) {
-            self.counts.outgoing += 1;
+        if hdr.pkttype == Some(libc::PACKET_OUTGOING) {
+            counts.outgoing += 1;
             return Some(None);
         }
         if hdr.snaplen < hdr.len {
-            self.counts.truncated += 1;
+            counts.truncated += 1;
             return Some(None);
         }
-        let start = offset + hdr.mac as usize;
+        let start = offset + hdr.mac;
         let Some(frame) = bytes.get(start..start + hdr.snaplen as usize) else {
-            self.counts.truncated += 1;
+            counts.truncated += 1;
             return Some(None);
         };
         let vlan = hdr.status & libc::TP_STATUS_VLAN_VALID != 0 && frame.len() >= 12;
         let len = frame.len() + if vlan { 4 } else { 0 };
         if len > ctx.pool.max_packet_len() {
-            self.counts.oversize += 1;
+            counts.oversize += 1;
             return Some(None);
         }
         let Some(mut pkt) = ctx.pool.alloc() else {
-            self.counts.pool_empty += 1;
+            counts.pool_empty += 1;
             return None;
         };
         if pkt.set_len(len).is_err() {
-            self.counts.oversize += 1;
+            counts.oversize += 1;
             return Some(None);
         }
         let data = pkt.data_mut();
@@ -557,16 +719,126 @@ impl AfPacket {
             };
             data[..12].copy_from_slice(&frame[..12]);
             data[12..14].copy_from_slice(&tpid.to_be_bytes());
-            data[14..16].copy_from_slice(&(hdr.vlan_tci as u16).to_be_bytes());
+            data[14..16].copy_from_slice(&hdr.vlan_tci.to_be_bytes());
             data[16..].copy_from_slice(&frame[12..]);
-            self.counts.vlan_restored += 1;
+            counts.vlan_restored += 1;
         } else {
             data.copy_from_slice(frame);
         }
         if hdr.status & libc::TP_STATUS_CSUMNOTREADY != 0 && complete_l4_checksum(data) {
-            self.counts.csum_completed += 1;
+            counts.csum_completed += 1;
         }
         Some(Some(pkt))
+    }
+
+    /// Receives from a TPACKET_V2 ring; returns the packets taken.
+    fn recv_frames(&mut self, batch: &mut Batch, ctx: &mut PortCtx<'_>) -> usize {
+        let mut got = 0usize;
+        let mut counts = self.counts;
+        while !batch.is_full() {
+            let i = self.cursor.block;
+            let status = self.slot_status(i);
+            if status & libc::TP_STATUS_USER == 0 {
+                break;
+            }
+            let bytes = self.slot(i);
+            let taken = match Tpacket2Hdr::read_from_prefix(bytes) {
+                Ok((h, _)) => {
+                    let info = FrameInfo {
+                        status,
+                        len: h.len,
+                        snaplen: h.snaplen,
+                        mac: h.mac as usize,
+                        vlan_tci: h.vlan_tci,
+                        vlan_tpid: h.vlan_tpid,
+                        pkttype: bytes.get(SLL_OFFSET_V2 + SLL_PKTTYPE).copied(),
+                    };
+                    Self::take_frame(&mut counts, bytes, 0, info, ctx)
+                }
+                Err(_) => Some(None),
+            };
+            match taken {
+                None => break, // pool empty: the frame stays for the next call
+                Some(Some(mut pkt)) => {
+                    pkt.set_input_port(ctx.port_id);
+                    pkt.set_timestamp(ctx.now);
+                    ctx.bytes += pkt.len() as u64;
+                    got += 1;
+                    let _ = batch.push(pkt);
+                }
+                Some(None) => {}
+            }
+            self.release_slot(i);
+            self.cursor.block = if i + 1 == self.slots { 0 } else { i + 1 };
+        }
+        self.counts = counts;
+        got
+    }
+
+    /// Receives from a TPACKET_V3 ring; returns the packets taken.
+    fn recv_blocks(&mut self, batch: &mut Batch, ctx: &mut PortCtx<'_>) -> usize {
+        let mut got = 0usize;
+        let mut counts = self.counts;
+        while !batch.is_full() {
+            let mut cur = self.cursor;
+            if cur.left == 0 {
+                if !self.block_ready(cur.block) {
+                    break;
+                }
+                let Ok((desc, _)) = BlockDesc::read_from_prefix(self.block(cur.block)) else {
+                    break;
+                };
+                if desc.num_pkts == 0 {
+                    self.release_block(cur.block);
+                    self.cursor.block = (cur.block + 1) % self.config.blocks;
+                    continue;
+                }
+                cur.left = desc.num_pkts;
+                cur.offset = desc.offset_to_first_pkt as usize;
+            }
+            let bytes = self.block(cur.block);
+            let hdr = Tpacket3Hdr::read_from_prefix(bytes.get(cur.offset..).unwrap_or(&[]));
+            let next = hdr.as_ref().map_or(0, |(h, _)| h.next_offset as usize);
+            let taken = match hdr {
+                Ok((h, _)) => {
+                    let info = FrameInfo {
+                        status: h.status,
+                        len: h.len,
+                        snaplen: h.snaplen,
+                        mac: h.mac as usize,
+                        vlan_tci: h.vlan_tci as u16,
+                        vlan_tpid: h.vlan_tpid,
+                        pkttype: bytes.get(cur.offset + SLL_OFFSET + SLL_PKTTYPE).copied(),
+                    };
+                    Self::take_frame(&mut counts, bytes, cur.offset, info, ctx)
+                }
+                Err(_) => Some(None),
+            };
+            match taken {
+                None => {
+                    self.cursor = cur; // pool empty: resume at this frame
+                    break;
+                }
+                Some(Some(mut pkt)) => {
+                    pkt.set_input_port(ctx.port_id);
+                    pkt.set_timestamp(ctx.now);
+                    ctx.bytes += pkt.len() as u64;
+                    got += 1;
+                    let _ = batch.push(pkt);
+                }
+                Some(None) => {}
+            }
+            cur.left -= 1;
+            cur.offset += next;
+            if cur.left == 0 || next == 0 {
+                self.release_block(cur.block);
+                cur.left = 0;
+                cur.block = (cur.block + 1) % self.config.blocks;
+            }
+            self.cursor = cur;
+        }
+        self.counts = counts;
+        got
     }
 }
 
@@ -639,51 +911,10 @@ impl Port for AfPacket {
         if self.gone {
             return RecvStatus::Exhausted;
         }
-        let mut got = 0usize;
-        while !batch.is_full() {
-            let mut cur = self.cursor;
-            if cur.left == 0 {
-                if !self.block_ready(cur.block) {
-                    break;
-                }
-                let Ok((desc, _)) = BlockDesc::read_from_prefix(self.block(cur.block)) else {
-                    break;
-                };
-                if desc.num_pkts == 0 {
-                    self.release_block(cur.block);
-                    self.cursor.block = (cur.block + 1) % self.config.blocks;
-                    continue;
-                }
-                cur.left = desc.num_pkts;
-                cur.offset = desc.offset_to_first_pkt as usize;
-            }
-            let next = Tpacket3Hdr::read_from_prefix(
-                self.block(cur.block).get(cur.offset..).unwrap_or(&[]),
-            )
-            .map_or(0, |(h, _)| h.next_offset as usize);
-            match self.take_frame(cur.block, cur.offset, ctx) {
-                None => {
-                    self.cursor = cur; // pool empty: resume at this frame
-                    break;
-                }
-                Some(Some(mut pkt)) => {
-                    pkt.set_input_port(ctx.port_id);
-                    pkt.set_timestamp(ctx.now);
-                    ctx.bytes += pkt.len() as u64;
-                    got += 1;
-                    let _ = batch.push(pkt);
-                }
-                Some(None) => {}
-            }
-            cur.left -= 1;
-            cur.offset += next;
-            if cur.left == 0 || next == 0 {
-                self.release_block(cur.block);
-                cur.left = 0;
-                cur.block = (cur.block + 1) % self.config.blocks;
-            }
-            self.cursor = cur;
-        }
+        let got = match self.config.ring {
+            RingKind::Frames => self.recv_frames(batch, ctx),
+            RingKind::Blocks => self.recv_blocks(batch, ctx),
+        };
         if got > 0 {
             if self.link_down {
                 self.link_down = false;
@@ -780,7 +1011,7 @@ impl Drop for AfPacket {
     fn drop(&mut self) {
         // Hand a partly read block back (tidy, though the kernel frees the
         // ring once both the mapping and the socket are gone anyway).
-        if self.cursor.left > 0 {
+        if self.config.ring == RingKind::Blocks && self.cursor.left > 0 {
             self.release_block(self.cursor.block);
         }
     }
@@ -816,6 +1047,34 @@ mod tests {
         assert!(!complete_l4_checksum(&mut arp));
         assert_eq!(arp, before);
         assert!(!complete_l4_checksum(&mut [0u8; 5]));
+    }
+
+    #[test]
+    fn v2_ring_request_is_whole_blocks_of_2k_slots() {
+        let mut c = AfPacketConfig::new("veth0");
+        assert_eq!(c.ring, RingKind::Frames);
+        let r = c.v2_request();
+        assert_eq!(
+            r,
+            TpacketReq {
+                block_size: 1 << 16,
+                block_nr: 32,
+                frame_size: 2048,
+                frame_nr: 1024,
+            }
+        );
+        assert_eq!(c.ring_len(), 2 << 20);
+        // Rounded up to whole blocks, as PACKET_RX_RING requires
+        // (frame_nr = frames per block * block_nr).
+        c.frames = 33;
+        let r = c.v2_request();
+        assert_eq!((r.block_nr, r.frame_nr), (2, 64));
+        assert_eq!(r.frame_nr, r.block_size / r.frame_size * r.block_nr);
+        c.ring = RingKind::Blocks;
+        assert_eq!(c.ring_len(), 64 << 18);
+        let r3 = c.v3_request();
+        assert_eq!(r3.frame_nr, (1 << 18) / 2048 * 64);
+        assert_eq!(r3.retire_blk_tov, 1);
     }
 
     #[test]

@@ -67,6 +67,11 @@ const BPF_PROG_TYPE_XDP: u32 = 6;
 const BPF_XDP: u32 = 37;
 const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
 const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
+/// Descriptors one `sendto` kick transmits in copy mode (the kernel's
+/// `TX_BATCH_SIZE`).
+const TX_KICK_BUDGET: u32 = 32;
+/// Kicks per `send` call at most.
+const MAX_KICKS: u32 = 8;
 /// Entries of the socket map (queue ids served).
 const XSKMAP_ENTRIES: u32 = 64;
 
@@ -393,6 +398,8 @@ struct Xsk {
 #[derive(Debug, Default, Clone, Copy)]
 struct Counts {
     tx_ring_full: u64,
+    /// `sendto` kicks of the TX ring.
+    kicks: u64,
     wakeup_errors: u64,
     /// RX descriptors that named no frame we had given (a bug if ever seen).
     unknown_frames: u64,
@@ -578,6 +585,12 @@ impl Xsk {
         }
     }
 
+    /// Descriptors on the TX ring the kernel has not taken yet.
+    fn tx_pending(&self) -> u32 {
+        let (_, free) = self.tx.writable();
+        self.tx.size - free
+    }
+
     fn chunk_of(&self, addr: u64) -> usize {
         (addr / self.chunk) as usize
     }
@@ -711,8 +724,20 @@ impl Port for AfXdp {
         if queued > 0 {
             xsk.tx.submit(queued);
         }
-        if queued > 0 || xsk.tx.needs_wakeup() {
-            xsk.kick(&mut counts);
+        // In copy mode one kick sends at most TX_KICK_BUDGET descriptors
+        // (the kernel's TX batch) and answers EAGAIN for the rest, so kick
+        // until the ring is empty, a bounded number of times (the rest goes
+        // out with the next batch's kick). Nothing queued, nothing pending:
+        // no system call, even though copy mode always asks for wakeups.
+        let pending = xsk.tx_pending();
+        if pending > 0 && (queued > 0 || xsk.tx.needs_wakeup()) {
+            for _ in 0..pending.div_ceil(TX_KICK_BUDGET).min(MAX_KICKS) {
+                xsk.kick(&mut counts);
+                counts.kicks += 1;
+                if xsk.tx_pending() == 0 {
+                    break;
+                }
+            }
         }
         self.counts = counts;
     }
@@ -740,6 +765,7 @@ impl Port for AfXdp {
         let c = &self.counts;
         report("tx_ring_full", c.tx_ring_full);
         report("wakeup_errors", c.wakeup_errors);
+        report("tx_kicks", c.kicks);
         report("unknown_frames", c.unknown_frames);
         report("foreign_packets", c.foreign);
     }

@@ -264,7 +264,7 @@ pub static SPECS: [ElementSpec; 11] = [
     },
     ElementSpec {
         kind: "afpacket",
-        doc: "A Linux interface through AF_PACKET: TPACKET_V3 receive ring, sendmmsg transmit (needs root)",
+        doc: "A Linux interface through AF_PACKET: TPACKET_V2 (or V3) receive ring, sendmmsg transmit (needs root)",
         params: &[
             ParamSpec::required(
                 "dev",
@@ -284,22 +284,37 @@ pub static SPECS: [ElementSpec; 11] = [
                 "promiscuous mode while open",
             ),
             ParamSpec::optional(
+                "ring",
+                ParamType::Word(&["frames", "blocks"]),
+                "frames",
+                "receive ring: frames = TPACKET_V2, 2KiB slots handed over at once (low latency); blocks = TPACKET_V3, frames packed into blocks handed over when full or after block_timeout (jumbo frames)",
+            ),
+            ParamSpec::optional(
+                "frames",
+                ParamType::Int {
+                    min: 32,
+                    max: 1 << 20,
+                },
+                "1024",
+                "receive ring slots with ring = frames (rounded up to a multiple of 32): the queue's depth",
+            ),
+            ParamSpec::optional(
                 "blocks",
                 ParamType::Int { min: 2, max: 4096 },
                 "64",
-                "receive ring blocks",
+                "receive ring blocks (ring = blocks)",
             ),
             ParamSpec::optional(
                 "block_size",
                 ParamType::Size,
                 "256KiB",
-                "bytes per ring block (power of two, 4KiB..16MiB)",
+                "bytes per ring block (ring = blocks; power of two, 4KiB..16MiB)",
             ),
             ParamSpec::optional(
                 "block_timeout",
                 ParamType::Duration,
                 "1ms",
-                "hand over a partly filled block after this long (latency at low rates)",
+                "ring = blocks: hand over a partly filled block after this long (what a packet may wait at low rates; 1ms at least)",
             ),
             ParamSpec::optional(
                 "qdisc_bypass",
