@@ -137,7 +137,7 @@ impl<M: Memory + 'static, D: Doorbell + 'static> Port for RingPort<M, D> {
     fn send(&mut self, batch: &mut Batch, ctx: &mut PortCtx<'_>) {
         let room = self.master.room() as usize;
         for pkt in batch.drain_first(room) {
-            match self.master.push(pkt.data(), &meta_of(&pkt), ctx.now) {
+            match self.master.stage(pkt.data(), &meta_of(&pkt), ctx.now) {
                 Ok(()) => ctx.bytes += pkt.len() as u64,
                 // (`Full` cannot happen within the room checked above.)
                 Err(PushError::Full | PushError::TooLong { .. } | PushError::Poisoned) => {
@@ -146,6 +146,8 @@ impl<M: Memory + 'static, D: Doorbell + 'static> Port for RingPort<M, D> {
             }
             // `pkt` drops here: its frame goes home to its pool.
         }
+        // One index store and one wake check for the whole burst.
+        self.master.publish();
     }
 
     fn counts_bytes(&self) -> bool {
@@ -210,8 +212,19 @@ pub struct WorkerPort<M: Memory, D: Doorbell> {
     /// Output packets put in the aux ring.
     to_aux: u64,
     error: Option<MasterIndexError>,
+    /// Marked `WAIT_FOR_SIGNAL` since the last token.
     idle: bool,
+    /// `recv`s in a row that found the ring empty.
+    empty_recvs: u32,
 }
+
+/// Empty `recv`s before a [`WorkerPort`] marks itself waiting for a
+/// signal. The runtime polls an idle source 64 rounds before it starts to
+/// yield and 128 before it sleeps on [`Port::wait_fd`] (netfn-core's
+/// `Runtime::run`), so the mark is always set before the Worker sleeps.
+/// (Were it not, the Worker would sleep until the runtime's idle wait
+/// times out: late, not lost.)
+const IDLE_AFTER_EMPTY_RECVS: u32 = 32;
 
 impl<M: Memory + 'static, D: Doorbell + 'static> WorkerPort<M, D> {
     /// The port of `worker`; `wait_fd` is the doorbell's descriptor
@@ -225,7 +238,10 @@ impl<M: Memory + 'static, D: Doorbell + 'static> WorkerPort<M, D> {
             consumed: 0,
             to_aux: 0,
             error: None,
-            idle: false,
+            // A fresh region says WAIT_FOR_SIGNAL: a wake-up may be posted
+            // before the first look.
+            idle: true,
+            empty_recvs: 0,
         }
     }
 
@@ -287,18 +303,31 @@ impl<M: Memory + 'static, D: Doorbell + 'static> Port for WorkerPort<M, D> {
         if self.error.is_some() {
             return RecvStatus::Exhausted;
         }
-        while self.worker.try_wait() {}
+        // The Master rings only a Worker marked waiting, so only then can a
+        // wake-up be posted: a busy Worker makes no syscall here. (Drained
+        // before the runtime sleeps: it polls the ring a few rounds first.)
+        if self.idle {
+            while self.worker.try_wait() {}
+        }
         let mut n = self.take_into(batch, ctx);
         if n == 0 && !self.idle {
-            // Waiting for a signal, then one more look: tokens pushed
-            // before the Master saw the status would otherwise wait for
-            // its starvation timeout.
-            self.worker.idle();
-            self.idle = true;
-            n = self.take_into(batch, ctx);
+            self.empty_recvs += 1;
+            // A Worker that finds its ring empty keeps looking for a few
+            // rounds before it asks to be woken: a Master producing bursts
+            // a little slower than this Worker drains them would otherwise
+            // pay an eventfd write per burst (and this Worker a poll and a
+            // read). Then waiting for a signal, and one more look: tokens
+            // pushed before the Master saw the status would otherwise wait
+            // for its starvation timeout.
+            if self.empty_recvs >= IDLE_AFTER_EMPTY_RECVS {
+                self.worker.idle();
+                self.idle = true;
+                n = self.take_into(batch, ctx);
+            }
         }
         if n > 0 {
             self.idle = false;
+            self.empty_recvs = 0;
         } else if self.worker.is_shut_down() && self.worker.held() == 0 {
             return RecvStatus::Exhausted;
         }
