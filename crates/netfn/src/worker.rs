@@ -121,6 +121,52 @@ fn ring_port() -> Result<WorkerPort<Region, EventFd>, ConfigError> {
     Ok(WorkerPort::new(worker, Some(fd)))
 }
 
+/// A Worker process and how its exit is seen: a pidfd (`pidfd_open`,
+/// Linux 5.3), readable once the process is gone, polled without blocking.
+/// Unlike `waitpid(pid, WNOHANG)` it names this process only (no pid
+/// reuse), and the same descriptor could join a `poll()` set. Where the
+/// kernel has no pidfd, `try_wait` (waitpid) does the job.
+struct WorkerChild {
+    child: Child,
+    pidfd: Option<std::os::fd::OwnedFd>,
+}
+
+impl WorkerChild {
+    fn new(child: Child) -> WorkerChild {
+        let pidfd = rustix::process::Pid::from_raw(child.id() as i32).and_then(|pid| {
+            rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+        });
+        WorkerChild { child, pidfd }
+    }
+
+    fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True once the process has exited (then reaped).
+    fn has_exited(&mut self) -> bool {
+        if let Some(fd) = &self.pidfd {
+            use rustix::event::{PollFd, PollFlags, Timespec};
+            let mut fds = [PollFd::new(fd, PollFlags::IN)];
+            let zero = Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // Not readable: alive. Readable (or an error on the fd): the
+            // reap below decides.
+            if let Ok(0) = rustix::event::poll(&mut fds, Some(&zero)) {
+                return false;
+            }
+        }
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    fn kill_and_reap(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The Master's side of one Worker: the rings as a port, the child, and
 /// its restarts.
 pub struct Supervisor {
@@ -128,7 +174,7 @@ pub struct Supervisor {
     exe: PathBuf,
     config: RingConfig,
     port: RingPort<Region, Arc<EventFd>>,
-    child: Child,
+    child: WorkerChild,
     last_check: u64,
     /// When the Worker was last (re)started.
     restarted_at: Instant,
@@ -152,7 +198,7 @@ fn spawn(
     exe: &Path,
     graph: &Path,
     config: &RingConfig,
-) -> std::io::Result<(RingPort<Region, Arc<EventFd>>, Child)> {
+) -> std::io::Result<(RingPort<Region, Arc<EventFd>>, WorkerChild)> {
     let other = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
     let region = Region::create(config).map_err(|e| other(&e))?;
     let bell = Arc::new(EventFd::new()?);
@@ -160,7 +206,7 @@ fn spawn(
     cmd.arg("worker").arg(graph).stdin(Stdio::null());
     let child = netfn_ring::spawn_worker(&mut cmd, &region, &bell)?;
     let master = Master::new(region, bell, &config.tunables).map_err(|e| other(&e))?;
-    Ok((RingPort::new(master), child))
+    Ok((RingPort::new(master), WorkerChild::new(child)))
 }
 
 impl Supervisor {
@@ -224,7 +270,7 @@ impl Supervisor {
                 return;
             }
             self.last_check = now;
-            if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            if !self.child.has_exited() {
                 return;
             }
         }
@@ -237,8 +283,7 @@ impl Supervisor {
         let past = &mut self.past;
         self.port
             .counters(&mut |k, v| *past.entry(k.to_string()).or_default() += v);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill_and_reap();
         match spawn(&self.exe, &self.graph, &self.config) {
             Ok((port, child)) => {
                 self.port = port;
@@ -287,6 +332,8 @@ impl Port for Supervisor {
         report("restarts", self.restarts);
         report("lost", self.lost);
         report("pid", u64::from(self.child.id()));
+        // 1 if its exit is watched through a pidfd (else waitpid).
+        report("pidfd", u64::from(self.child.pidfd.is_some()));
     }
 }
 
@@ -295,13 +342,12 @@ impl Drop for Supervisor {
         self.port.master_mut().shutdown();
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if self.child.has_exited() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill_and_reap();
     }
 }
 
