@@ -225,6 +225,8 @@ pub struct WorkerPort<M: Memory, D: Doorbell> {
 /// (Were it not, the Worker would sleep until the runtime's idle wait
 /// times out: late, not lost.)
 const IDLE_AFTER_EMPTY_RECVS: u32 = 32;
+/// An idle [`WorkerPort`] drains its eventfd every this many empty `recv`s.
+const DRAIN_EVERY: u32 = 64;
 
 impl<M: Memory + 'static, D: Doorbell + 'static> WorkerPort<M, D> {
     /// The port of `worker`; `wait_fd` is the doorbell's descriptor
@@ -304,14 +306,16 @@ impl<M: Memory + 'static, D: Doorbell + 'static> Port for WorkerPort<M, D> {
             return RecvStatus::Exhausted;
         }
         // The Master rings only a Worker marked waiting, so only then can a
-        // wake-up be posted: a busy Worker makes no syscall here. (Drained
-        // before the runtime sleeps: it polls the ring a few rounds first.)
-        if self.idle {
+        // wake-up be posted: a busy Worker makes no syscall here, and an
+        // idle one drains the eventfd once per DRAIN_EVERY looks (a wake-up
+        // left posted only makes the runtime's sleep return at once, until
+        // the next drain) and when the tokens it announced arrive.
+        if self.idle && self.empty_recvs.is_multiple_of(DRAIN_EVERY) {
             while self.worker.try_wait() {}
         }
         let mut n = self.take_into(batch, ctx);
-        if n == 0 && !self.idle {
-            self.empty_recvs += 1;
+        if n == 0 {
+            self.empty_recvs = self.empty_recvs.wrapping_add(1);
             // A Worker that finds its ring empty keeps looking for a few
             // rounds before it asks to be woken: a Master producing bursts
             // a little slower than this Worker drains them would otherwise
@@ -319,13 +323,16 @@ impl<M: Memory + 'static, D: Doorbell + 'static> Port for WorkerPort<M, D> {
             // read). Then waiting for a signal, and one more look: tokens
             // pushed before the Master saw the status would otherwise wait
             // for its starvation timeout.
-            if self.empty_recvs >= IDLE_AFTER_EMPTY_RECVS {
+            if !self.idle && self.empty_recvs >= IDLE_AFTER_EMPTY_RECVS {
                 self.worker.idle();
                 self.idle = true;
                 n = self.take_into(batch, ctx);
             }
         }
         if n > 0 {
+            if self.idle {
+                while self.worker.try_wait() {}
+            }
             self.idle = false;
             self.empty_recvs = 0;
         } else if self.worker.is_shut_down() && self.worker.held() == 0 {
