@@ -28,7 +28,7 @@ configs=(
 check() { # name, expect (ok|fail), pan flags, -D flags...
   local name=$1 expect=$2 flags=$3
   shift 3
-  spin -a "$@" "$model" >/dev/null
+  spin -a "$@" "$model" >spin.txt 2>&1 || { echo "spin: $name: the model does not compile:"; cat spin.txt; exit 1; }
   gcc -O2 -w -o pan pan.c
   # shellcheck disable=SC2086
   ./pan -m2000000 $flags >out.txt 2>&1 || true

@@ -46,37 +46,63 @@ pub unsafe trait FrameRegion {
 }
 
 /// A page-aligned, zeroed heap region.
+///
+/// Allocated with the allocator's default alignment and aligned by hand:
+/// a large zeroed allocation then comes from `calloc`, i.e. fresh
+/// anonymous pages the kernel zeroes when first touched, where a
+/// page-aligned `alloc_zeroed` would `memset` (and so fault in) every page
+/// at once. A pool's frames cost memory only once used (a Worker's pool
+/// mostly never is), and building a pool costs microseconds.
 struct HeapRegion {
+    /// What the allocator returned (freed with `layout`).
+    raw: NonNull<u8>,
+    /// `raw` rounded up to a page.
     ptr: NonNull<u8>,
+    len: usize,
     layout: Layout,
 }
 
+const REGION_ALIGN: usize = 4096;
+
 impl HeapRegion {
     fn new(len: usize) -> HeapRegion {
-        let layout =
-            Layout::from_size_align(len.max(4096), 4096).expect("pool region size overflows");
+        let len = len.max(REGION_ALIGN);
+        let layout = len
+            .checked_add(REGION_ALIGN)
+            .and_then(|size| Layout::from_size_align(size, 1).ok())
+            .expect("pool region size overflows");
         // SAFETY: layout has non-zero size.
-        let ptr = unsafe { alloc_zeroed(layout) };
-        let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        HeapRegion { ptr, layout }
+        let raw = unsafe { alloc_zeroed(layout) };
+        let raw = NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        let pad = raw.as_ptr().align_offset(REGION_ALIGN);
+        assert!(pad < REGION_ALIGN, "cannot align the pool region");
+        // SAFETY: `pad < REGION_ALIGN`, so `raw + pad .. + len` lies inside
+        // the `len + REGION_ALIGN` bytes allocated.
+        let ptr = unsafe { raw.add(pad) };
+        HeapRegion {
+            raw,
+            ptr,
+            len,
+            layout,
+        }
     }
 }
 
 impl Drop for HeapRegion {
     fn drop(&mut self) {
         // SAFETY: allocated in `new` with this layout.
-        unsafe { dealloc(self.ptr.as_ptr(), self.layout) }
+        unsafe { dealloc(self.raw.as_ptr(), self.layout) }
     }
 }
 
-// SAFETY: the pointer is fixed, valid for `layout.size()` bytes, 4096-aligned,
+// SAFETY: the pointer is fixed, valid for `len` bytes, 4096-aligned,
 // and owned exclusively by this value.
 unsafe impl FrameRegion for HeapRegion {
     fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }
     fn len(&self) -> usize {
-        self.layout.size()
+        self.len
     }
 }
 

@@ -46,6 +46,9 @@ const IDLE_WAIT_MAX: Duration = Duration::from_millis(5);
 /// Nap while idle when some source has no wait descriptor (a paced
 /// generator or capture), so it is re-polled soon enough.
 const IDLE_NAP: Duration = Duration::from_micros(200);
+/// Rounds without work before the runtime sleeps (see
+/// [`Runtime::set_idle_polls`]).
+const IDLE_POLLS: u32 = 128;
 /// Rounds with work between two checks for a closed output port.
 const CLOSED_CHECK_ROUNDS: u32 = 256;
 
@@ -470,6 +473,9 @@ pub struct Runtime {
     started: bool,
     received: u64,
     idle_wait: Option<IdleWait>,
+    /// Idle rounds before the runtime sleeps (spinning the first half,
+    /// yielding the second).
+    idle_polls: u32,
     /// Wait descriptors of the live sources, refilled when idle (reused).
     wait_fds: Vec<std::os::fd::RawFd>,
 }
@@ -529,6 +535,7 @@ impl Runtime {
             started: false,
             received: 0,
             idle_wait: None,
+            idle_polls: IDLE_POLLS,
             wait_fds: Vec::new(),
         })
     }
@@ -613,6 +620,15 @@ impl Runtime {
     /// Installs how the runtime waits while idle (see [`IdleWait`]).
     pub fn set_idle_wait(&mut self, wait: IdleWait) {
         self.idle_wait = Some(wait);
+    }
+
+    /// How many rounds without work the runtime polls its sources before
+    /// it sleeps (128 by default, at least 2): it spins the
+    /// first half and yields the CPU between rounds in the second. A
+    /// Worker process polls longer, so that a Master a little slower than
+    /// it does not have to wake it after every burst.
+    pub fn set_idle_polls(&mut self, rounds: u32) {
+        self.idle_polls = rounds.max(2);
     }
 
     /// True if some port's reader went away ([`Port::is_closed`]).
@@ -1115,9 +1131,10 @@ impl Runtime {
                 return StopReason::OutputClosed;
             }
             idle_rounds += 1;
+            let spin = self.idle_polls / 2;
             match idle_rounds {
-                0..64 => std::hint::spin_loop(),
-                64..128 => std::thread::yield_now(),
+                r if r < spin => std::hint::spin_loop(),
+                r if r < self.idle_polls => std::thread::yield_now(),
                 _ => {
                     let all_wait = self.idle_wait.is_some() && self.collect_wait_fds();
                     let mut nap = if all_wait { IDLE_WAIT_MAX } else { IDLE_NAP };

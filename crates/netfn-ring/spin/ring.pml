@@ -10,19 +10,21 @@
  *
  * What is modelled, statement for statement with the Rust:
  *  - Master (src/master.rs), Algorithm 1 rounds: push while there is room
- *    (at most PER_ROUND), poll (read W.prodIndex once, consume up to it,
+ *    (at most PER_ROUND), M.prodIndex published and the wake rule checked
+ *    once per burst (Master::stage + publish), poll (read W.prodIndex once, consume up to it,
  *    each primary slot followed by its aux run; aux_prod read once per
  *    poll; aux_cons published at the end), check_for_old_data (starvation
  *    timeout: the oldest token's age in rounds, reset when a token enters
  *    an empty ring or tokens come back).
  *  - Worker in deferred mode behind WorkerPort (src/port.rs, src/worker.rs),
- *    what `netfn worker` runs: recv drains the doorbell, takes up to TAKE
- *    tokens, marks itself WAIT_FOR_SIGNAL and looks once more when it found
- *    none; send completes every held token in order (drop flag, generated
+ *    what `netfn worker` runs: recv drains the doorbell when marked waiting
+ *    (every DRAIN looks, and when tokens arrive), takes up to TAKE tokens,
+ *    marks itself WAIT_FOR_SIGNAL after IDLE_AFTER empty looks and looks
+ *    once more; send completes every held token in order (drop flag, generated
  *    tokens in the aux ring with `next` flags, `aux` on the primary slot
  *    only when at least one was written, a full aux ring loses the token and
- *    counts it), publishing every PUBLISH tokens and at the end; a round that
- *    took nothing blocks on the doorbell (the runtime's poll() on the
+ *    counts it), publishing every PUBLISH tokens and at the end; a waiting
+ *    Worker whose round took nothing blocks on the doorbell (the runtime's poll() on the
  *    eventfd) -- without the runtime's poll timeout, so progress must come
  *    from the protocol's own wake-ups.
  *  - The doorbell is an eventfd: a ring sets it, a read clears it.
@@ -59,6 +61,12 @@
 #endif
 #ifndef TAKE
 #define TAKE 2         /* tokens the WorkerPort takes per recv (batch size) */
+#endif
+#ifndef IDLE_AFTER
+#define IDLE_AFTER 2   /* empty recvs before the WorkerPort asks for a signal */
+#endif
+#ifndef DRAIN
+#define DRAIN 2        /* an idle WorkerPort drains its eventfd every DRAIN looks */
 #endif
 #ifndef PER_ROUND
 #define PER_ROUND 2    /* tokens the Master pushes per round at most */
@@ -135,16 +143,21 @@ active proctype Master() {
             dropped[prod] = 0;
             aux[prod] = 0;
             prod = NEXT(prod, N);
-            m_prod = prod;
             pushed++;
             round_pushed++;
-            assert(DIST(cons, prod, N) <= N - 1);
+            assert(DIST(cons, prod, N) <= N - 1)
+        :: else -> break
+        od;
+        /* the burst published at once (Master::stage, then publish) */
+        if
+        :: round_pushed > 0 ->
+            m_prod = prod;
             if
             :: DIST(cons, prod, N) > WAKE -> wake()
             :: else -> skip
             fi
-        :: else -> break
-        od;
+        :: else -> skip
+        fi;
         /* poll (Algorithms 4 and 7) */
         if
         :: prod != cons ->
@@ -213,13 +226,18 @@ active proctype Master() {
 
 active proctype Worker() {
     byte cons = 0, taken = 0, mp = 0, ap = 0, ac = 0, published = 0;
-    byte n, k, j, last, nrun;
+    byte n, k, j, last, nrun, looks = 0;
     bit idle = 0;
 
     do
     :: /* recv: the runtime's round starts with the ring port */
-        if                             /* while try_wait() {} */
-        :: bell == 1 -> bell = 0; WOKE
+        /* an idle Worker drains its eventfd every DRAIN looks */
+        if
+        :: idle && looks % DRAIN == 0 ->
+            if
+            :: bell == 1 -> bell = 0; WOKE
+            :: else -> skip
+            fi
         :: else -> skip
         fi;
         n = 0;
@@ -240,7 +258,11 @@ active proctype Worker() {
         :: else -> break
         od;
         if
-        :: n == 0 && !idle ->
+        :: n == 0 -> looks++           /* wrapping, as the u32 */
+        :: else -> skip
+        fi;
+        if
+        :: n == 0 && !idle && looks >= IDLE_AFTER ->
             status = 0;                /* idle(), then one more look */
             idle = 1;
             do
@@ -261,7 +283,13 @@ active proctype Worker() {
         :: else -> skip
         fi;
         if
-        :: n > 0 -> idle = 0
+        :: n > 0 ->
+            if                         /* drain what announced them */
+            :: idle && bell == 1 -> bell = 0
+            :: else -> skip
+            fi;
+            idle = 0;
+            looks = 0
         :: else ->
             if
             :: shutdown && taken == cons -> break
@@ -312,7 +340,7 @@ active proctype Worker() {
         fi;
         /* a round that took nothing: the runtime blocks on the eventfd */
         if
-        :: n == 0 -> bell == 1
+        :: n == 0 && idle -> bell == 1
         :: else -> skip
         fi
     od

@@ -95,8 +95,10 @@ pub struct Master<M: Memory, D: Doorbell> {
     capacity: usize,
     wake_threshold: u32,
     timeout_ns: u64,
-    /// `M.prodIndex` (the shared copy is written after each slot).
+    /// `M.prodIndex`, staged: slots before it are written.
     prod: u32,
+    /// The value of `M.prodIndex` last published (the shared copy).
+    published: u32,
     /// `M.consIndex` (private).
     cons: u32,
     /// Master's aux consumer index (published after each poll).
@@ -127,6 +129,7 @@ impl<M: Memory, D: Doorbell> Master<M, D> {
             mem,
             bell,
             prod: 0,
+            published: 0,
             cons: 0,
             aux_cons: 0,
             timestamp: 0,
@@ -177,6 +180,28 @@ impl<M: Memory, D: Doorbell> Master<M, D> {
         now: u64,
         write: impl FnOnce(&mut [u8]),
     ) -> Result<(), PushError> {
+        self.stage_with(len, meta, now, write)?;
+        self.publish();
+        Ok(())
+    }
+
+    /// Copies `frame` into the next free slot without showing it to the
+    /// Worker yet: a burst of [`stage`](Self::stage)s followed by one
+    /// [`publish`](Self::publish) moves `M.prodIndex` (a line the Worker
+    /// reads) and checks the wake rule once per burst instead of once per
+    /// packet. Staged tokens count as pending (they are in the region).
+    pub fn stage(&mut self, frame: &[u8], meta: &Meta, now: u64) -> Result<(), PushError> {
+        self.stage_with(frame.len(), meta, now, |buf| buf.copy_from_slice(frame))
+    }
+
+    /// As [`stage`](Self::stage), with `write` filling the `len` bytes.
+    pub fn stage_with(
+        &mut self,
+        len: usize,
+        meta: &Meta,
+        now: u64,
+        write: impl FnOnce(&mut [u8]),
+    ) -> Result<(), PushError> {
         if self.poisoned {
             return Err(PushError::Poisoned);
         }
@@ -207,14 +232,26 @@ impl<M: Memory, D: Doorbell> Master<M, D> {
                 .with_data(RingId::Primary, self.prod, |buf| write(&mut buf[..len]))
         };
         self.prod = after;
-        // Release: the slot's data, length and flags are visible to a
-        // Worker that sees the new index.
-        self.mem.control().m_prod.store(after, Ordering::Release);
         self.stats.pushed += 1;
+        Ok(())
+    }
+
+    /// Shows the Worker every staged token (one Release store of
+    /// `M.prodIndex`), then applies the wake rule (Algorithm 2's tail).
+    pub fn publish(&mut self) {
+        if self.prod == self.published {
+            return;
+        }
+        self.published = self.prod;
+        // Release: the slots' data, lengths and flags are visible to a
+        // Worker that sees the new index.
+        self.mem
+            .control()
+            .m_prod
+            .store(self.prod, Ordering::Release);
         if self.pending() > self.wake_threshold && self.wake() {
             self.stats.wake_threshold += 1;
         }
-        Ok(())
     }
 
     /// Posts a wake-up unless one is outstanding.
@@ -387,6 +424,12 @@ impl<M: Memory, D: Doorbell> Master<M, D> {
 
     /// Tells the Worker to stop and wakes it (it finishes what it holds).
     pub fn shutdown(&mut self) {
+        // Staged tokens too (no wake-up of their own: this one covers them).
+        self.published = self.prod;
+        self.mem
+            .control()
+            .m_prod
+            .store(self.prod, Ordering::Release);
         self.mem.control().shutdown.store(1, Ordering::Release);
         self.mem.control().status.store(SIGNED, Ordering::Release);
         self.bell.ring();

@@ -137,7 +137,7 @@ impl<M: Memory + 'static, D: Doorbell + 'static> Port for RingPort<M, D> {
     fn send(&mut self, batch: &mut Batch, ctx: &mut PortCtx<'_>) {
         let room = self.master.room() as usize;
         for pkt in batch.drain_first(room) {
-            match self.master.push(pkt.data(), &meta_of(&pkt), ctx.now) {
+            match self.master.stage(pkt.data(), &meta_of(&pkt), ctx.now) {
                 Ok(()) => ctx.bytes += pkt.len() as u64,
                 // (`Full` cannot happen within the room checked above.)
                 Err(PushError::Full | PushError::TooLong { .. } | PushError::Poisoned) => {
@@ -146,6 +146,8 @@ impl<M: Memory + 'static, D: Doorbell + 'static> Port for RingPort<M, D> {
             }
             // `pkt` drops here: its frame goes home to its pool.
         }
+        // One index store and one wake check for the whole burst.
+        self.master.publish();
     }
 
     fn counts_bytes(&self) -> bool {
@@ -210,8 +212,21 @@ pub struct WorkerPort<M: Memory, D: Doorbell> {
     /// Output packets put in the aux ring.
     to_aux: u64,
     error: Option<MasterIndexError>,
+    /// Marked `WAIT_FOR_SIGNAL` since the last token.
     idle: bool,
+    /// `recv`s in a row that found the ring empty.
+    empty_recvs: u32,
 }
+
+/// Empty `recv`s before a [`WorkerPort`] marks itself waiting for a
+/// signal. The runtime polls an idle source 64 rounds before it starts to
+/// yield and 128 before it sleeps on [`Port::wait_fd`] (netfn-core's
+/// `Runtime::run`), so the mark is always set before the Worker sleeps.
+/// (Were it not, the Worker would sleep until the runtime's idle wait
+/// times out: late, not lost.)
+const IDLE_AFTER_EMPTY_RECVS: u32 = 32;
+/// An idle [`WorkerPort`] drains its eventfd every this many empty `recv`s.
+const DRAIN_EVERY: u32 = 64;
 
 impl<M: Memory + 'static, D: Doorbell + 'static> WorkerPort<M, D> {
     /// The port of `worker`; `wait_fd` is the doorbell's descriptor
@@ -225,7 +240,10 @@ impl<M: Memory + 'static, D: Doorbell + 'static> WorkerPort<M, D> {
             consumed: 0,
             to_aux: 0,
             error: None,
-            idle: false,
+            // A fresh region says WAIT_FOR_SIGNAL: a wake-up may be posted
+            // before the first look.
+            idle: true,
+            empty_recvs: 0,
         }
     }
 
@@ -287,30 +305,49 @@ impl<M: Memory + 'static, D: Doorbell + 'static> Port for WorkerPort<M, D> {
         if self.error.is_some() {
             return RecvStatus::Exhausted;
         }
-        let mut woke = false;
-        while self.worker.try_wait() {
-            woke = true;
-        }
-        if woke {
-            // The Master set SIGNED to post that wake-up: until the status
-            // is WAIT_FOR_SIGNAL again it will not ring, so an empty ring
-            // must mark it before the runtime sleeps (a spurious wake-up,
-            // e.g. the starvation timeout for tokens already handed back,
-            // otherwise leaves the next token waiting for the runtime's
-            // poll timeout; found by the spin model, spin/ring.pml).
-            self.idle = false;
+        // The Master rings only a Worker marked waiting, so only then can a
+        // wake-up be posted: a busy Worker makes no syscall here, and an
+        // idle one drains the eventfd once per DRAIN_EVERY looks (a wake-up
+        // left posted only makes the runtime's sleep return at once, until
+        // the next drain) and when the tokens it announced arrive.
+        if self.idle && self.empty_recvs.is_multiple_of(DRAIN_EVERY) {
+            let mut woke = false;
+            while self.worker.try_wait() {
+                woke = true;
+            }
+            if woke {
+                // The Master set SIGNED to post that wake-up: until the
+                // status is WAIT_FOR_SIGNAL again it will not ring, so an
+                // empty ring must mark it again before the runtime sleeps (a
+                // spurious wake-up, e.g. the starvation timeout for tokens
+                // already handed back, otherwise leaves the next token
+                // waiting for the runtime's poll timeout; found by the spin
+                // model, spin/ring.pml).
+                self.idle = false;
+            }
         }
         let mut n = self.take_into(batch, ctx);
-        if n == 0 && !self.idle {
-            // Waiting for a signal, then one more look: tokens pushed
-            // before the Master saw the status would otherwise wait for
-            // its starvation timeout.
-            self.worker.idle();
-            self.idle = true;
-            n = self.take_into(batch, ctx);
+        if n == 0 {
+            self.empty_recvs = self.empty_recvs.wrapping_add(1);
+            // A Worker that finds its ring empty keeps looking for a few
+            // rounds before it asks to be woken: a Master producing bursts
+            // a little slower than this Worker drains them would otherwise
+            // pay an eventfd write per burst (and this Worker a poll and a
+            // read). Then waiting for a signal, and one more look: tokens
+            // pushed before the Master saw the status would otherwise wait
+            // for its starvation timeout.
+            if !self.idle && self.empty_recvs >= IDLE_AFTER_EMPTY_RECVS {
+                self.worker.idle();
+                self.idle = true;
+                n = self.take_into(batch, ctx);
+            }
         }
         if n > 0 {
+            if self.idle {
+                while self.worker.try_wait() {}
+            }
             self.idle = false;
+            self.empty_recvs = 0;
         } else if self.worker.is_shut_down() && self.worker.held() == 0 {
             return RecvStatus::Exhausted;
         }
@@ -499,19 +536,21 @@ mod tests {
         .unwrap();
         let mut ctx = PortCtx::new(&pool, 0, 0);
         let mut batch = Batch::with_capacity(8);
-        let mut round = |port: &mut WorkerPort<_, _>, batch: &mut Batch| {
-            port.recv(batch, &mut ctx);
-            port.send(batch, &mut ctx);
-            batch.len()
+        // Rounds of the Worker's runtime, enough for it to find its ring
+        // empty long enough to ask for a signal and to drain its eventfd.
+        let mut rounds = |port: &mut WorkerPort<_, _>, batch: &mut Batch| {
+            for _ in 0..4 * (IDLE_AFTER_EMPTY_RECVS + DRAIN_EVERY) {
+                port.recv(batch, &mut ctx);
+                port.send(batch, &mut ctx);
+            }
         };
-        round(&mut port, &mut batch); // nothing yet: the Worker waits
+        rounds(&mut port, &mut batch); // nothing yet: the Worker waits
         master.push(&[1; 60], &Meta::default(), 0).unwrap(); // rings
-        round(&mut port, &mut batch); // takes the token, hands it back
-        round(&mut port, &mut batch); // empty: waits again
+        rounds(&mut port, &mut batch); // takes the token, hands it back, waits
         // The starvation timeout fires for the token handed back but not
         // yet polled: a wake-up with nothing to do.
         assert!(master.check_for_old_data(1_000));
-        round(&mut port, &mut batch);
+        rounds(&mut port, &mut batch);
         assert_eq!(master.poll(1_000, |_| {}).unwrap(), 1);
         let rung = master.stats().wake_threshold;
         master.push(&[2; 60], &Meta::default(), 2_000).unwrap();

@@ -44,6 +44,9 @@ struct Case {
     per_round: u32,
     /// What the Worker does with each token.
     behaviour: Behaviour,
+    /// The Master stages a round's tokens and publishes them at once
+    /// (`stage` + `publish`, as `RingPort` does) instead of `push`ing each.
+    burst: bool,
 }
 
 /// What the Worker does with token `k`: drop it or not, and how many
@@ -91,8 +94,14 @@ impl std::fmt::Debug for Case {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "slots {} aux {} tokens {} wake {} publish {} ({:?})",
-            self.slots, self.aux, self.tokens, self.wake, self.publish, self.behaviour
+            "slots {} aux {} tokens {} wake {} publish {} ({:?}{})",
+            self.slots,
+            self.aux,
+            self.tokens,
+            self.wake,
+            self.publish,
+            self.behaviour,
+            if self.burst { ", bursts" } else { "" }
         )
     }
 }
@@ -166,7 +175,12 @@ fn run(case: Case) {
                 user: sent,
                 ..Meta::default()
             };
-            match master.push(&sent.to_le_bytes(), &meta, round) {
+            let pushed = if case.burst {
+                master.stage(&sent.to_le_bytes(), &meta, round)
+            } else {
+                master.push(&sent.to_le_bytes(), &meta, round)
+            };
+            match pushed {
                 Ok(()) => {
                     sent += 1;
                     busy = true;
@@ -175,6 +189,9 @@ fn run(case: Case) {
                 Err(e) => panic!("push: {e}"),
             }
             assert!(master.pending() < case.slots, "P3: more than N-1 tokens");
+        }
+        if case.burst {
+            master.publish();
         }
         // Phase (ii): drain what the Worker handed back.
         let n = master
@@ -251,7 +268,7 @@ fn matrix_of(
     aux: &[u32],
     thresholds: &[(u32, u32)],
 ) {
-    for &(wake, publish) in thresholds {
+    for (i, &(wake, publish)) in thresholds.iter().enumerate() {
         for &aux in aux {
             let case = Case {
                 slots,
@@ -261,6 +278,8 @@ fn matrix_of(
                 publish,
                 per_round: slots,
                 behaviour,
+                // Half the pairs each way: both paths on every ring size.
+                burst: i % 2 == 1,
             };
             let start = std::time::Instant::now();
             check(case);
@@ -315,7 +334,7 @@ fn aux_ring_laps() {
 }
 
 /// One case from the environment, for exploring: `LOOM_CASE=slots,aux,
-/// tokens,wake,publish[,1 for each_generates]` and `--ignored`.
+/// tokens,wake,publish[,1 for each_generates[,1 for burst]]` and `--ignored`.
 #[test]
 #[ignore]
 fn case_from_env() {
@@ -336,6 +355,7 @@ fn case_from_env() {
         } else {
             Behaviour::Mixed
         },
+        burst: v.get(6) == Some(&1),
     };
     let start = std::time::Instant::now();
     check(case);
