@@ -72,6 +72,9 @@ pub struct EmitBuffer {
     pub(crate) overflow: u64,
     /// Packets lost before they existed in a batch (a failed copy), by reason.
     pub(crate) lost: [u64; DropReason::COUNT],
+    /// Whether any entry of `lost` is non-zero (checked once per batch, so
+    /// the common case does not scan the array).
+    pub(crate) any_lost: bool,
 }
 
 impl EmitBuffer {
@@ -81,6 +84,7 @@ impl EmitBuffer {
             capacity,
             overflow: 0,
             lost: [0; DropReason::COUNT],
+            any_lost: false,
         }
     }
 
@@ -91,7 +95,7 @@ impl EmitBuffer {
     /// Whether packets were lost during the call.
     #[inline]
     pub fn has_lost(&self) -> bool {
-        self.lost.iter().any(|n| *n > 0)
+        self.any_lost
     }
 
     /// Takes the emitted packets (and resets the overflow count).
@@ -190,6 +194,7 @@ impl<'a> Ctx<'a> {
     #[inline]
     pub fn count_lost(&mut self, reason: DropReason) {
         self.emit.lost[reason as usize] += 1;
+        self.emit.any_lost = true;
     }
 
     /// Adds to the bytes this NF received (only for NFs whose

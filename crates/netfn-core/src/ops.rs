@@ -44,9 +44,12 @@ pub const MAX_DEPTH: usize = 8;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Level {
-    start: u16,
-    header_end: u16,
-    end: u16,
+    // u32, like the packet length: the narrowing is lossless, so the
+    // compiler keeps what `check` proved about the offsets and drops the
+    // bounds checks of later header accesses.
+    start: u32,
+    header_end: u32,
+    end: u32,
 }
 
 /// Why a cursor could not move to a header.
@@ -89,8 +92,8 @@ impl<'p, H: Header> Cursor<'p, H, ()> {
         let mut levels = [Level::default(); MAX_DEPTH];
         levels[0] = Level {
             start: 0,
-            header_end: ext.header_len as u16,
-            end: ext.end as u16,
+            header_end: ext.header_len as u32,
+            end: ext.end as u32,
         };
         Ok(Cursor {
             pkt,
@@ -185,9 +188,9 @@ impl<'p, H: Header, S> Cursor<'p, H, S> {
         let start = l.start as usize + off;
         let mut levels = self.levels;
         levels[self.depth as usize] = Level {
-            start: start as u16,
-            header_end: (start + ext.header_len) as u16,
-            end: (start + ext.end) as u16,
+            start: start as u32,
+            header_end: (start + ext.header_len) as u32,
+            end: (start + ext.end) as u32,
         };
         Ok(Cursor {
             pkt: self.pkt,

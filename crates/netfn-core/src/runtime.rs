@@ -923,6 +923,7 @@ impl Runtime {
                 .count_drop(DropReason::EmitOverflow, self.emit.overflow);
             self.emit.overflow = 0;
         }
+        self.emit.any_lost = false;
         for (reason, lost) in DropReason::ALL.iter().zip(&mut self.emit.lost) {
             if *lost > 0 {
                 node.stats.count_drop(*reason, std::mem::take(lost));

@@ -107,6 +107,7 @@ impl<N: Nf> Harness<N> {
             self.timers.push(Reverse((at, period)));
         }
         out.emit_overflow += self.emit.overflow;
+        self.emit.any_lost = false;
         for (reason, n) in DropReason::ALL.iter().zip(&mut self.emit.lost) {
             if *n > 0 {
                 *out.lost.entry(*reason).or_default() += std::mem::take(n);

@@ -209,8 +209,10 @@ impl Port for Sink {
                 h.record(now.saturating_sub(pkt.timestamp()));
             }
         }
-        // Count while dropping: one pass over the packets.
-        ctx.bytes += batch.drain().map(|(p, _)| p.len() as u64).sum::<u64>();
+        // Sum the lengths (a pass that vectorises), then drop the packets
+        // in one `clear`: cheaper than counting inside a draining iterator.
+        ctx.bytes += batch.iter().map(|p| p.len() as u64).sum::<u64>();
+        batch.clear();
     }
 
     fn counts_bytes(&self) -> bool {
