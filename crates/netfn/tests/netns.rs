@@ -97,6 +97,24 @@ fn afpacket_counts_a_vanished_interface_and_stops() {
     let g = graph("gone.nf", "a :: afpacket(dev = a);\na -> sink();\n");
     let netfn = start_netfn(&topo, &g);
     topo.wait_for_packet_sockets("mb", 1);
+    // Promiscuous mode is the last step of opening the port: after it, the
+    // interface can go without failing the build.
+    let t0 = Instant::now();
+    while !text(
+        &Command::new("ip")
+            .args(["-n", &topo.ns("mb"), "-d", "link", "show", "dev", "a"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .contains("promiscuity 1")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "a never became promiscuous"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let del = Command::new("ip")
         .args(["-n", &topo.ns("mb"), "link", "del", "dev", "a"])
         .status()

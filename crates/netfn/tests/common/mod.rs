@@ -168,7 +168,14 @@ impl Topology {
                 .arg("/proc/net/packet")
                 .output()
                 .unwrap();
-            if text(&out.stdout).lines().count() > n {
+            // Bound sockets only (Iface != 0): a socket is listed from
+            // socket() on, before its ring and bind.
+            let bound = text(&out.stdout)
+                .lines()
+                .skip(1)
+                .filter(|l| l.split_whitespace().nth(4).is_some_and(|i| i != "0"))
+                .count();
+            if bound >= n {
                 return;
             }
             assert!(
