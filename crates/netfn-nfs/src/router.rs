@@ -17,10 +17,11 @@
 //! in the syntax of `ip route` (see [`routes`]); the router's addresses
 //! add local host routes, and connected routes when given with a length.
 //!
-//! **Receiving.** A unicast frame whose destination MAC is not the
-//! router's on its input port (Linux's PACKET_OTHERHOST: seen in
-//! promiscuous mode or on a shared segment) is dropped (`other_host`,
-//! `filtered`) before anything else; broadcast and multicast frames go on.
+//! **Receiving.** A unicast frame whose destination MAC is none of the
+//! router's (Linux's PACKET_OTHERHOST: seen in promiscuous mode or on a
+//! shared segment) is dropped (`other_host`, `filtered`) before anything
+//! else; broadcast and multicast frames go on. Any port's MAC is accepted on
+//! any input, since NFs before the router may merge both directions.
 //!
 //! **Forwarding** (in the order Linux's `ip_forward` applies): bad IPv4
 //! header checksum → `malformed` (RFC 1812 §5.2.2); martian source or
@@ -807,13 +808,11 @@ fn unreachable_target(i: usize) -> Result<Target, (usize, String)> {
 }
 
 impl Core {
-    /// The router's MAC on `input` (any of its MACs on an input beyond
-    /// its ports, which has none of its own).
-    fn is_own_mac(&self, input: usize, mac: &[u8]) -> bool {
-        match self.macs.get(input) {
-            Some(own) => own.0 == mac,
-            None => self.macs.iter().any(|own| own.0 == mac),
-        }
+    /// Whether `mac` is one of the router's: frames may reach an input
+    /// through NFs that merge both directions (a stateful firewall before
+    /// the router), so any port's MAC is the router's.
+    fn is_own_mac(&self, mac: &[u8]) -> bool {
+        self.macs.iter().any(|own| own.0 == mac)
     }
 
     fn local_out(&self) -> Verdict {
@@ -829,7 +828,7 @@ impl Core {
         let Some((ethertype, l3)) = locate_l3(frame) else {
             return self.malformed();
         };
-        if frame[0] & 1 == 0 && !self.is_own_mac(input, &frame[..6]) {
+        if frame[0] & 1 == 0 && !self.is_own_mac(&frame[..6]) {
             // Linux's PACKET_OTHERHOST: a unicast frame for another station
             // (seen in promiscuous mode or on a shared segment) is neither
             // routed nor delivered locally.
