@@ -116,26 +116,43 @@ fn a_killed_worker_is_restarted_and_the_other_loses_nothing() {
     // Each Worker holds and maps its own region and no other: one ring
     // memfd among its fds, only that one in its address space, and not the
     // other Worker's.
-    let regions: Vec<String> = children(pid)
-        .into_iter()
-        .map(|kid| {
-            let fds: Vec<String> = std::fs::read_dir(format!("/proc/{kid}/fd"))
-                .unwrap()
-                .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-                .map(|l| l.to_string_lossy().into_owned())
-                .filter(|l| l.starts_with("/memfd:netfn-ring"))
-                .collect();
-            assert_eq!(fds.len(), 1, "Worker {kid}: ring fds {fds:?}");
-            let maps = std::fs::read_to_string(format!("/proc/{kid}/maps")).unwrap();
-            let mapped: std::collections::BTreeSet<&str> = maps
-                .lines()
-                .filter(|l| l.contains("/memfd:netfn-ring"))
-                .filter_map(|l| l.split_whitespace().nth(4))
-                .collect();
-            assert_eq!(mapped.len(), 1, "Worker {kid} maps regions {mapped:?}");
-            mapped.into_iter().next().unwrap().to_string()
-        })
-        .collect();
+    let region_of = |kid: u32| -> (Vec<String>, Vec<String>) {
+        let fds = std::fs::read_dir(format!("/proc/{kid}/fd"))
+            .map(|d| {
+                d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .map(|l| l.to_string_lossy().into_owned())
+                    .filter(|l| l.starts_with("/memfd:netfn-ring"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let maps = std::fs::read_to_string(format!("/proc/{kid}/maps")).unwrap_or_default();
+        let mapped: std::collections::BTreeSet<String> = maps
+            .lines()
+            .filter(|l| l.contains("/memfd:netfn-ring"))
+            .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+            .collect();
+        (fds, mapped.into_iter().collect())
+    };
+    // A Worker maps its region once it has started: wait for both.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let regions: Vec<String> = loop {
+        let seen: Vec<_> = children(pid)
+            .into_iter()
+            .map(|k| (k, region_of(k)))
+            .collect();
+        if seen.len() == 2 && seen.iter().all(|(_, (_, mapped))| !mapped.is_empty()) {
+            for (kid, (fds, mapped)) in &seen {
+                assert_eq!(fds.len(), 1, "Worker {kid}: ring fds {fds:?}");
+                assert_eq!(mapped.len(), 1, "Worker {kid} maps regions {mapped:?}");
+            }
+            break seen.into_iter().map(|(_, (_, m))| m[0].clone()).collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Workers did not map their regions: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
     assert_eq!(regions.len(), 2);
     assert_ne!(regions[0], regions[1], "two Workers share a region");
     std::thread::sleep(Duration::from_millis(1000));
