@@ -99,6 +99,7 @@ impl IpInfo {
 /// Finds the IP header behind Ethernet and VLAN tags, and the transport
 /// header behind it. `Ok(None)` for a frame that is not IPv4 or IPv6,
 /// `Err` for an IP header that fails its check.
+#[inline]
 pub fn locate_ip(frame: &[u8]) -> Result<Option<IpInfo>, BadHeader> {
     let Some((ethertype, l3)) = locate_l3(frame) else {
         return Ok(None);
